@@ -1,0 +1,84 @@
+# Heatmaps to Keypoints — `make lab` opens the course, `make test` checks all of it.
+# Both bootstrap .venv on their own (Python 3.11 + gcc are all a fresh machine needs).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.course-installed
+# torch first, pinned to the release the course is tested with: a local CPU wheel is taken when
+# pip's find-links offers one, the ordinary index otherwise. Override e.g. TORCH_SPEC="torch>=2.2".
+TORCH_SPEC ?= torch==2.13.0
+PORT ?= 8888
+TEST_ENV := COURSE_PROFILE=smoke COURSE_STRICT=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \
+            OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_MININTERVAL=5
+
+.PHONY: help venv data data-smoke lab test unit notebooks lint student html bench clean distclean
+
+help:
+	@echo "make lab      set everything up and open the course in JupyterLab"
+	@echo "make test     set everything up and run lint, unit tests, browser test, all notebooks"
+	@echo "make data     generate the synthetic mini-COCO for COURSE_PROFILE (default: cpu)"
+	@echo "make student  write the student edition (solutions replaced by stubs) to student/"
+	@echo "make html     execute every notebook (smoke profile) into html/"
+	@echo "make bench    run the benchmarks (speed ratios)"
+	@echo "make lint     ruff + notebook hygiene"
+	@echo "make clean    remove build products and test data; make distclean also .venv and data/"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip setuptools wheel
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	@touch $(STAMP)
+
+data: $(STAMP)
+	$(PY) data_scripts/make_synthetic_coco.py
+
+data-smoke: $(STAMP)
+	COURSE_PROFILE=smoke $(PY) data_scripts/make_synthetic_coco.py
+
+lab: $(STAMP) data
+	@echo "Opening JupyterLab on the course; the URL with its token is printed below."
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --port=$(PORT) \
+	    --LabApp.default_url=/lab/tree/notebooks/00_setup.ipynb \
+	    $$( [ "$$(id -u)" = 0 ] && echo --ServerApp.allow_root=True ) \
+	    $$( [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && [ "$$(uname)" = Linux ] && echo --no-browser )
+
+test: $(STAMP) data-smoke lint
+	$(TEST_ENV) $(PY) -m pytest tests -q -p no:cacheprovider
+	$(MAKE) --no-print-directory notebooks
+
+unit: $(STAMP) data-smoke
+	$(TEST_ENV) $(PY) -m pytest tests -q -m "not browser"
+
+# every notebook runs top to bottom twice in one kernel (its cells doubled) through nbmake
+notebooks: $(STAMP) data-smoke
+	$(PY) tests/double_notebooks.py notebooks .build/notebooks-twice
+	$(TEST_ENV) $(PY) -m pytest --nbmake --nbmake-timeout=600 -q -p no:cacheprovider \
+	    .build/notebooks-twice
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check course_lib tests data_scripts benchmarks setup.py
+	$(PY) tests/notebook_hygiene.py notebooks
+
+student: $(STAMP)
+	$(PY) -m course_lib.student notebooks student
+
+html: $(STAMP) data-smoke
+	$(TEST_ENV) $(PY) tests/build_html.py notebooks html
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf .build html test-artifacts .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf data/synthetic-smoke runs/smoke
+	find . -name __pycache__ -prune -exec rm -rf {} +
+	rm -f cpp/*.so cpp/.rendered.* course_lib/*.so
+
+distclean: clean
+	rm -rf $(VENV) data runs

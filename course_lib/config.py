@@ -1,0 +1,286 @@
+"""Profiles, paths and seeding: the only place that reads ``COURSE_PROFILE`` and ``COURSE_DATA``.
+
+Taught in ``00_setup.ipynb``. Every size in the course (synthetic data, crop and heatmap sizes,
+model depth, training budget) comes from a :class:`Profile`, so a notebook never needs editing
+to switch between a quick CI run (``smoke``), a laptop (``cpu``) and the paper recipe (``gpu``).
+
+Size convention (the MMPose one): ``input_size`` and ``heatmap_size`` are ``(W, H)``.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROFILE_NAMES = ("smoke", "cpu", "gpu")
+DATA_SOURCES = ("synthetic", "coco")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """All sizes of one way to run the course. ``(W, H)`` order for every 2-D size."""
+
+    name: str
+    description: str
+    data: str  # "synthetic" | "coco": the default data source of this profile
+    # synthetic mini-COCO sizes (ignored for real COCO)
+    num_train_images: int
+    num_val_images: int
+    image_size: tuple[int, int]  # (W, H) of a synthetic image
+    # network input and target
+    input_size: tuple[int, int]  # (W, H) of the crop fed to the network
+    heatmap_size: tuple[int, int]  # (W, H) of the predicted heatmaps
+    sigma: float
+    depth: int  # ResNet depth of the backbone
+    pretrained: bool  # start from ImageNet weights (needs a local file or the network)
+    # training recipe
+    batch_size: int
+    lr: float
+    epochs: int
+    lr_steps: tuple[int, ...]  # epochs at which the learning rate is multiplied by 0.1
+    warmup_steps: int
+    max_train_minutes: float | None  # wall-clock budget of notebook 05 (None: no limit)
+    max_train_steps: int | None  # step budget (None: epochs decide)
+    num_workers: int
+    # what a learner should expect, shown by check_env() and the notebooks
+    expected_runtime: str
+    extra: dict = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    "smoke": Profile(
+        name="smoke",
+        description="tiny sizes for CI: every notebook finishes in well under a minute on 2 cores",
+        data="synthetic",
+        num_train_images=24,
+        num_val_images=12,
+        image_size=(192, 160),
+        input_size=(96, 128),
+        heatmap_size=(24, 32),
+        sigma=2.0,
+        depth=18,
+        pretrained=False,
+        batch_size=8,
+        lr=1e-3,
+        epochs=1,
+        lr_steps=(),
+        warmup_steps=2,
+        max_train_minutes=0.5,
+        max_train_steps=6,
+        num_workers=0,
+        expected_runtime="about 10-30 s per notebook, a few minutes for all of them",
+    ),
+    "cpu": Profile(
+        name="cpu",
+        description="a laptop CPU: synthetic mini-COCO, 128x96 crops, trains for minutes",
+        data="synthetic",
+        num_train_images=2000,
+        num_val_images=200,
+        image_size=(320, 256),
+        input_size=(96, 128),
+        heatmap_size=(24, 32),
+        sigma=2.0,
+        depth=50,
+        pretrained=False,
+        batch_size=32,
+        lr=2e-3,
+        epochs=20,
+        lr_steps=(15, 18),
+        warmup_steps=50,
+        max_train_minutes=13.0,
+        max_train_steps=None,
+        num_workers=2,
+        expected_runtime="about 25 minutes for notebooks 00-08, 13 of them training in 05",
+    ),
+    "gpu": Profile(
+        name="gpu",
+        description="the SimpleBaseline paper recipe on real COCO 2017 (256x192, 140 epochs)",
+        data="coco",
+        num_train_images=20000,
+        num_val_images=1000,
+        image_size=(384, 320),
+        input_size=(192, 256),
+        heatmap_size=(48, 64),
+        sigma=2.0,
+        depth=50,
+        pretrained=True,
+        batch_size=32,
+        lr=1e-3,
+        epochs=140,
+        lr_steps=(90, 120),
+        warmup_steps=500,
+        max_train_minutes=None,
+        max_train_steps=None,
+        num_workers=8,
+        expected_runtime="hours: about a day of training on one modern GPU",
+    ),
+}
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def profile_name(name: str | None = None) -> str:
+    """The active profile's name: ``name``, else ``COURSE_PROFILE``, else ``gpu``/``cpu`` by CUDA."""
+    name = name or os.environ.get("COURSE_PROFILE") or ("gpu" if _cuda_available() else "cpu")
+    name = name.strip().lower()
+    if name not in PROFILES:
+        raise ValueError(
+            f"profile: expected one of {', '.join(PROFILE_NAMES)} "
+            f"(argument or COURSE_PROFILE), got {name!r}"
+        )
+    return name
+
+
+def get_profile(name: str | None = None, **overrides) -> Profile:
+    """The :class:`Profile` called ``name`` (default: the active one), with fields overridden."""
+    profile = PROFILES[profile_name(name)]
+    return replace(profile, **overrides) if overrides else profile
+
+
+def repo_root() -> Path:
+    """The course repository's root, whatever the working directory (notebooks run in notebooks/).
+
+    ``COURSE_ROOT`` wins; otherwise the folder above this package when it holds ``pyproject.toml``
+    (a clone or an editable install); otherwise the current directory.
+    """
+    env = os.environ.get("COURSE_ROOT")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(__file__).resolve().parent.parent
+    if (here / "pyproject.toml").is_file():
+        return here
+    return Path.cwd().resolve()
+
+
+def data_source(profile: Profile | str | None = None) -> str:
+    """``COURSE_DATA`` (``synthetic`` or ``coco``) if set, else the profile's default source."""
+    source = os.environ.get("COURSE_DATA") or _as_profile(profile).data
+    if source not in DATA_SOURCES:
+        raise ValueError(
+            f"COURSE_DATA: expected one of {', '.join(DATA_SOURCES)}, got {source!r}"
+        )
+    return source
+
+
+def data_dir(source: str | None = None, profile: Profile | str | None = None) -> Path:
+    """Folder of a dataset. Synthetic data of the ``smoke`` profile lives apart
+    (``data/synthetic-smoke``) so that running the tests never replaces a learner's data."""
+    prof = _as_profile(profile)
+    source = source or data_source(prof)
+    if source == "coco":
+        return repo_root() / "data" / "coco"
+    if source != "synthetic":
+        raise ValueError(f"source: expected 'synthetic' or 'coco', got {source!r}")
+    return repo_root() / "data" / ("synthetic-smoke" if prof.name == "smoke" else "synthetic")
+
+
+def annotation_file(split: str, source: str | None = None, profile: Profile | str | None = None) -> Path:
+    """Path of the COCO keypoint annotation file of ``split`` (``train`` or ``val``)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    prof = _as_profile(profile)
+    source = source or data_source(prof)
+    suffix = "2017" if source == "coco" else ""
+    return data_dir(source, prof) / "annotations" / f"person_keypoints_{split}{suffix}.json"
+
+
+def image_dir(split: str, source: str | None = None, profile: Profile | str | None = None) -> Path:
+    """Folder of the images of ``split`` (``train`` or ``val``)."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    prof = _as_profile(profile)
+    source = source or data_source(prof)
+    suffix = "2017" if source == "coco" else ""
+    return data_dir(source, prof) / f"{split}{suffix}"
+
+
+def runs_dir(profile: Profile | str | None = None) -> Path:
+    """Where training writes checkpoints: ``runs/<profile>``."""
+    return repo_root() / "runs" / _as_profile(profile).name
+
+
+def checkpoint_path(profile: Profile | str | None = None, which: str = "best") -> Path:
+    """The checkpoint notebook 05 writes and notebooks 06-08 read (``best`` or ``latest``)."""
+    if which not in ("best", "latest"):
+        raise ValueError(f"which: expected 'best' or 'latest', got {which!r}")
+    return runs_dir(profile) / f"{which}.pt"
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed Python's ``random``, numpy and (when installed) torch, CPU and CUDA."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected a non-negative int, got {seed!r}")
+    import numpy as np
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def strict() -> bool:
+    """True under ``COURSE_STRICT=1``: exercise checks raise instead of only printing."""
+    return os.environ.get("COURSE_STRICT", "0").strip().lower() in ("1", "true", "yes")
+
+
+def check_env(profile: Profile | str | None = None) -> dict:
+    """Print (and return) what the course runs on: versions, device, profile and data status."""
+    import numpy as np
+
+    prof = _as_profile(profile)
+    info: dict = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "cpu_count": os.cpu_count(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["cuda"] = torch.cuda.is_available()
+        info["device"] = torch.cuda.get_device_name(0) if info["cuda"] else "cpu"
+        info["torch_threads"] = torch.get_num_threads()
+    except ImportError:
+        info.update(torch="not installed", cuda=False, device="cpu")
+    try:
+        import torchvision  # noqa: F401  (optional: see README, "Why torchvision is optional")
+
+        info["torchvision"] = torchvision.__version__
+    except Exception as exc:  # a broken install raises RuntimeError, not ImportError
+        info["torchvision"] = f"not usable ({type(exc).__name__}); the course does not need it"
+    source = data_source(prof)
+    ann = annotation_file("train", source, prof)
+    info["profile"] = prof.name
+    info["profile_description"] = prof.description
+    info["expected_runtime"] = prof.expected_runtime
+    info["data_source"] = source
+    info["data_dir"] = str(data_dir(source, prof))
+    info["data_ready"] = ann.is_file() and annotation_file("val", source, prof).is_file()
+    info["repo_root"] = str(repo_root())
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        print(f"{key:<{width}} : {value}")
+    if not info["data_ready"]:
+        hint = "make data" if source == "synthetic" else "python data_scripts/download_coco.py"
+        print(f"-> data missing: run `{hint}` (or the preparation cell of 00_setup.ipynb)")
+    return info
+
+
+def _as_profile(profile: Profile | str | None) -> Profile:
+    return profile if isinstance(profile, Profile) else get_profile(profile)

@@ -1,0 +1,74 @@
+"""The package lists of pyproject.toml and environment.yml agree; notebooks are stored clean."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from notebook_hygiene import problems  # noqa: E402
+
+# conda names differ from pip names for a few packages
+CONDA_TO_PIP = {"pytorch": "torch", "opencv": "opencv-python-headless"}
+NOT_PACKAGES = {"python", "pip", "gxx_linux-64"}
+
+
+def _name(requirement: str) -> str:
+    name = re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+    return CONDA_TO_PIP.get(name, name)
+
+
+def pyproject_packages() -> set[str]:
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    reqs = list(meta["dependencies"])
+    for extra in meta.get("optional-dependencies", {}).values():
+        reqs += extra
+    return {_name(r) for r in reqs}
+
+
+def environment_packages() -> set[str]:
+    names = set()
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        m = re.match(r"^\s*-\s+([A-Za-z0-9_.\-]+)", line)
+        if m and not line.strip().endswith(":"):
+            names.add(_name(m.group(1)))
+    return names - NOT_PACKAGES
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    py, env = pyproject_packages(), environment_packages()
+    assert py == env, f"only in pyproject.toml: {sorted(py - env)}; only in environment.yml: {sorted(env - py)}"
+
+
+def test_the_package_comparison_can_fail(tmp_path):
+    assert _name("pytorch>=2.2") == "torch"
+    assert {"numpy", "torch"} != {"numpy"}  # a missing package is a difference
+
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_notebook_is_stored_clean(path):
+    assert problems(path) == []
+
+
+def test_hygiene_flags_outputs_and_wrong_kernel(tmp_path):
+    bad = tmp_path / "bad.ipynb"
+    bad.write_text(
+        '{"metadata": {"kernelspec": {"name": "python3-venv"}}, "nbformat": 4, "nbformat_minor": 5,'
+        ' "cells": [{"cell_type": "code", "source": "1", "metadata": {}, "execution_count": 3,'
+        ' "outputs": [{"output_type": "stream", "name": "stdout", "text": "1"}]}]}'
+    )
+    found = problems(bad)
+    assert len(found) == 3, found
+
+
+def test_notebooks_exist_for_every_course_step():
+    names = {p.name[:2] for p in NOTEBOOKS}
+    assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= names
