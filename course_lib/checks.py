@@ -1,0 +1,413 @@
+"""Checks for the classroom exercises: say what is right, what is wrong and by how much.
+
+Every exercise in notebooks 01-08 is followed by a cell that calls one ``check_*`` function of
+this module with the learner's answer (usually a function). A check compares the answer with
+``course_lib``'s reference on a few fixed cases and prints one line per finding. Under
+``COURSE_STRICT=1`` a failing check raises :class:`ExerciseError` (CI runs the instructor
+notebooks that way); otherwise it only prints, so a student notebook still runs top to bottom.
+
+A check never passes vacuously: an unsolved stub (``raise NotImplementedError``) is reported
+as "not implemented yet" and counts as a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from course_lib.config import strict
+
+
+class ExerciseError(AssertionError):
+    """Raised by a failing check under ``COURSE_STRICT=1``."""
+
+
+def report(exercise: str, problems: list[str], *, passed_message: str = "") -> bool:
+    """Print the verdict of one exercise; raise under ``COURSE_STRICT=1`` when it failed.
+
+    ``exercise`` names it (``"02.1 Gaussian target"``); ``problems`` holds one sentence per thing
+    that is wrong (empty: passed). Returns True when the exercise passed.
+    """
+    if not problems:
+        print(f"[PASS] {exercise}" + (f": {passed_message}" if passed_message else ""))
+        return True
+    print(f"[FAIL] {exercise}")
+    for problem in problems:
+        print(f"   - {problem}")
+    if strict():
+        raise ExerciseError(f"{exercise}: " + "; ".join(problems))
+    return False
+
+
+def call(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """Call the learner's ``fn``; return ``(result, None)`` or ``(None, what went wrong)``."""
+    if not callable(fn):
+        return None, f"expected a function, got {type(fn).__name__}"
+    try:
+        return fn(*args, **kwargs), None
+    except NotImplementedError:
+        return None, "not implemented yet (the cell still raises NotImplementedError)"
+    except Exception as exc:  # the learner's code may raise anything; report it, do not crash
+        return None, f"raised {type(exc).__name__}: {exc}"
+
+
+def compare_arrays(name: str, got: Any, expected: np.ndarray, *, atol: float = 1e-5) -> list[str]:
+    """Problems found comparing ``got`` with ``expected``: type, shape, then values (worst entry)."""
+    if hasattr(got, "detach"):  # a torch tensor
+        got = got.detach().cpu().numpy()
+    try:
+        got = np.asarray(got, dtype=np.float64)
+    except (TypeError, ValueError):
+        return [f"{name}: expected an array, got {type(got).__name__}"]
+    expected = np.asarray(expected, dtype=np.float64)
+    if got.shape != expected.shape:
+        return [f"{name}: shape {got.shape}, expected {expected.shape}"]
+    if not np.all(np.isfinite(got)):
+        return [f"{name}: contains NaN or inf at {int((~np.isfinite(got)).sum())} entries"]
+    err = np.abs(got - expected)
+    if err.size and err.max() > atol:
+        worst = np.unravel_index(int(err.argmax()), err.shape)
+        return [
+            f"{name}: {int((err > atol).sum())} of {err.size} values differ by more than {atol:g}; "
+            f"worst at index {tuple(int(i) for i in worst)}: got {got[worst]:.6g}, "
+            f"expected {expected[worst]:.6g}"
+        ]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# 01_coco_keypoints.ipynb
+# ---------------------------------------------------------------------------------------------
+
+
+def _coco_cases() -> list[list[float]]:
+    """Fixed 51-number keypoint lists: all visible, some occluded/unlabelled, one empty."""
+    rng = np.random.default_rng(2017)
+    cases = []
+    for labelled_fraction in (1.0, 0.7, 0.4):
+        xy = rng.uniform(5, 300, (17, 2)).round(2)
+        v = np.where(rng.random(17) < labelled_fraction, rng.choice([1, 2], 17, p=[0.3, 0.7]), 0)
+        flat: list[float] = []
+        for (x, y), vis in zip(xy, v):
+            flat += [float(x), float(y), int(vis)] if vis else [0, 0, 0]
+        cases.append(flat)
+    cases.append([0] * 51)
+    return cases
+
+
+def check_decode_keypoints(decode_keypoints: Callable) -> bool:
+    """01.1: ``decode_keypoints(flat) -> (xy [17, 2], v [17])`` from COCO's 51 numbers."""
+    from course_lib.coco import decode_keypoints as reference
+
+    problems: list[str] = []
+    for i, flat in enumerate(_coco_cases()):
+        got, err = call(decode_keypoints, list(flat))
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        if not isinstance(got, tuple) or len(got) != 2:
+            problems.append(f"case {i}: expected a tuple (xy, v), got {type(got).__name__}")
+            break
+        xy, v = reference(flat)
+        problems += compare_arrays(f"case {i} xy", got[0], xy)
+        problems += compare_arrays(f"case {i} v", got[1], v)
+        if problems:
+            break
+    return report("01.1 decode the 51 numbers", problems,
+                  passed_message="x, y, v triples decoded for 4 annotations")  # fmt: skip
+
+
+def check_keypoint_box(keypoint_box_and_count: Callable) -> bool:
+    """01.2: ``keypoint_box_and_count(flat) -> (num_keypoints, [x, y, w, h] or None)``."""
+    from course_lib.coco import count_keypoints, keypoint_box
+
+    problems: list[str] = []
+    for i, flat in enumerate(_coco_cases()):
+        got, err = call(keypoint_box_and_count, list(flat))
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        if not isinstance(got, tuple) or len(got) != 2:
+            problems.append(f"case {i}: expected a tuple (num_keypoints, box), got {got!r}")
+            break
+        n, box = count_keypoints(flat), keypoint_box(flat)
+        if int(got[0]) != n:
+            problems.append(f"case {i}: num_keypoints {got[0]}, expected {n} (count v > 0)")
+        if box is None:
+            if got[1] is not None:
+                problems.append(f"case {i}: no keypoint is labelled, expected box None, "
+                                f"got {got[1]!r}")  # fmt: skip
+        elif got[1] is None:
+            problems.append(f"case {i}: box is None, expected {box}")
+        else:
+            problems += compare_arrays(f"case {i} box [x, y, w, h]", got[1], np.array(box),
+                                       atol=1e-6)  # fmt: skip
+        if problems:
+            break
+    return report("01.2 box and num_keypoints", problems,
+                  passed_message="counts and boxes of 4 annotations are right")  # fmt: skip
+
+
+def check_flip_keypoints(flip_keypoint_list: Callable) -> bool:
+    """01.3: ``flip_keypoint_list(flat, image_width)``: mirror x and swap left/right."""
+    from course_lib.coco import KEYPOINT_NAMES, decode_keypoints
+    from course_lib.coco import flip_keypoint_list as reference
+
+    problems: list[str] = []
+    for i, flat in enumerate(_coco_cases()[:3]):
+        width = 320 + 17 * i
+        got, err = call(flip_keypoint_list, list(flat), width)
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        try:
+            gxy, gv = decode_keypoints(got)
+        except ValueError as exc:
+            problems.append(f"case {i}: {exc}")
+            break
+        xy, v = decode_keypoints(reference(flat, width))
+        if np.array_equal(gv, v) and not np.allclose(gxy, xy, atol=1e-6):
+            dx = gxy[:, 0] - xy[:, 0]
+            if np.allclose(dx[v > 0], 1.0):
+                problems.append(f"case {i}: x is off by one: a flip maps x to (W - 1) - x")
+        if not np.array_equal(gv, v):
+            swapped = np.array_equal(gv, decode_keypoints(flat)[1])
+            hint = " (left and right keypoints must be swapped)" if swapped else ""
+            k = int(np.flatnonzero(gv != v)[0])
+            problems.append(f"case {i}: v of {KEYPOINT_NAMES[k]} is {gv[k]}, expected {v[k]}{hint}")
+        problems += compare_arrays(f"case {i} xy", gxy, xy, atol=1e-6)
+        if problems:
+            break
+    return report("01.3 mirror a keypoint list", problems,
+                  passed_message="mirrored and left/right swapped, unlabelled kept at 0")  # fmt: skip
+
+# ---------------------------------------------------------------------------------------------
+# 02_gaussian_heatmaps.ipynb
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# 03_topdown_data.ipynb
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# 04_resnet_deconv.ipynb
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# 05_training_mse.ipynb
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# 06_decoding_dark.ipynb
+# ---------------------------------------------------------------------------------------------
+
+
+def _log_gaussian_patch(dx: float, dy: float, sxx: float, syy: float, sxy: float) -> np.ndarray:
+    """5x5 log of a 2-D Gaussian centred at ``(dx, dy)`` from the patch centre (exactly quadratic)."""
+    cov = np.array([[sxx, sxy], [sxy, syy]])
+    inv = np.linalg.inv(cov)
+    ys, xs = np.mgrid[-2:3, -2:3].astype(np.float64)
+    d = np.stack([xs - dx, ys - dy], -1)
+    return -0.5 * np.einsum("...i,ij,...j->...", d, inv, d)
+
+
+def check_dark_step(dark_step) -> bool:
+    """Exercise 06.1: ``dark_step(log_patch [5, 5]) -> (dx, dy)``, the DARK Taylor step with
+    the course's rule (0 unless the Hessian is negative definite, each component clipped to
+    [-1, 1])."""
+    from course_lib.decode import taylor_step
+
+    cases = {
+        "round peak at (+0.3, -0.2)": _log_gaussian_patch(0.3, -0.2, 4.0, 4.0, 0.0),
+        "elongated, tilted peak at (-0.4, 0.45)": _log_gaussian_patch(-0.4, 0.45, 6.0, 3.0, 1.5),
+        "peak exactly on the pixel": _log_gaussian_patch(0.0, 0.0, 4.0, 4.0, 0.0),
+        "far peak (the step must be clipped)": _log_gaussian_patch(1.8, -0.3, 4.0, 4.0, 0.0),
+        "saddle (no maximum: no step)": np.add.outer(0.1 * np.arange(5) ** 2,
+                                                     -0.1 * np.arange(5) ** 2 + 0.05 * np.arange(5)),
+        "flat patch (no step)": np.full((5, 5), -3.0),
+    }
+    problems = []
+    for name, patch in cases.items():
+        got, err = call(dark_step, patch.copy())
+        if err:
+            problems.append(f"{name}: {err}")
+            break
+        problems += compare_arrays(f"{name}: (dx, dy)", got, taylor_step(patch), atol=1e-6)
+    return report("06.1 DARK Taylor step", problems,
+                  passed_message="exact on quadratic log-peaks, safe on saddles and flat maps")
+
+
+def check_quarter_decode(quarter_decode) -> bool:
+    """Exercise 06.2: ``quarter_decode(heatmap [H, W]) -> (x, y)``: argmax plus the quarter
+    offset toward the higher neighbour, interior only."""
+    from course_lib.decode import decode
+
+    ys, xs = np.mgrid[0:12, 0:10].astype(np.float64)
+
+    def gauss(cx, cy):
+        return np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0).astype(np.float32)
+
+    tie = gauss(5.0, 6.0)
+    tie[6, 4] = tie[6, 6]  # equal left and right neighbours: no shift in x
+    cases = {
+        "peak at (4.3, 6.8)": gauss(4.3, 6.8),
+        "peak at (6.7, 3.2)": gauss(6.7, 3.2),
+        "peak on the left border (x = 0)": gauss(-0.3, 5.6),
+        "peak on the bottom border": gauss(3.6, 11.2),
+        "equal neighbours": tie,
+    }
+    problems = []
+    for name, hm in cases.items():
+        got, err = call(quarter_decode, hm.copy())
+        if err:
+            problems.append(f"{name}: {err}")
+            break
+        expected, _ = decode(hm[None, None], method="quarter")
+        problems += compare_arrays(f"{name}: (x, y)", got, expected[0, 0], atol=1e-6)
+    return report("06.2 quarter offset", problems,
+                  passed_message="quarter offsets, borders and ties as the reference")
+
+
+def check_flip_back(flip_back) -> bool:
+    """Exercise 06.3: ``flip_back(heatmaps_flipped [K, H, W], flip_pairs) -> [K, H, W]``:
+    mirror, swap the pairs, shift one pixel right (MSRA)."""
+    from course_lib.decode import flip_back as reference
+
+    rng = np.random.default_rng(6)
+    pairs = ((1, 2), (3, 4))
+    maps = rng.random((5, 6, 7)).astype(np.float32)
+    got, err = call(flip_back, maps.copy(), pairs)
+    if err:
+        return report("06.3 flip back", [err])
+    expected = reference(maps[None], pairs, shift=True)[0]
+    problems = compare_arrays("flipped-back heatmaps", got, expected, atol=1e-6)
+    if problems:
+        g = np.asarray(got.detach().cpu().numpy() if hasattr(got, "detach") else got)
+        if g.shape == expected.shape:
+            hints = {
+                "the left/right channels are not swapped":
+                    reference(maps[None], ((0, 0),), shift=True)[0],
+                "the one-pixel shift to the right is missing":
+                    reference(maps[None], pairs, shift=False)[0],
+            }
+            problems += [f"hint: {h}" for h, wrong in hints.items() if np.allclose(g, wrong)]
+    return report("06.3 flip back", problems, passed_message="mirror, swap pairs, shift right")
+
+# ---------------------------------------------------------------------------------------------
+# 07_dark_cpp.ipynb
+# ---------------------------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------------------------
+# 08_oks_evaluation.ipynb
+# ---------------------------------------------------------------------------------------------
+
+
+def _oks_cases() -> list[tuple]:
+    """(pred, gt, visible, area) cases for 08.1: exact, shifted, partly unlabelled, tiny area."""
+    rng = np.random.default_rng(8)
+    gt = rng.uniform(20, 120, (17, 2))
+    all_visible = np.full(17, 2)
+    some = np.where(rng.random(17) < 0.4, 0, rng.choice([1, 2], 17))
+    some[0] = 2
+    return [
+        (gt.copy(), gt, all_visible, 5000.0),
+        (gt + rng.normal(0, 3, gt.shape), gt, all_visible, 5000.0),
+        (gt + rng.normal(0, 3, gt.shape), gt, some, 5000.0),
+        (gt + rng.normal(0, 3, gt.shape), gt, some, 400.0),
+    ]
+
+
+def check_oks(oks: Callable) -> bool:
+    """08.1: ``oks(pred [17, 2], gt [17, 2], visible [17], area) -> float`` (COCO's OKS)."""
+    from course_lib.evaluate import oks as reference
+
+    problems: list[str] = []
+    for i, (pred, gt, visible, area) in enumerate(_oks_cases()):
+        got, err = call(oks, pred.copy(), gt.copy(), visible.copy(), area)
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        expected = reference(pred, gt, visible, area)
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            problems.append(f"case {i}: expected a number, got {type(got).__name__}")
+            break
+        if not abs(value - expected) <= 1e-6:
+            hint = ""
+            if i == 2:
+                hint = " (only keypoints with v > 0 count: average over those)"
+            elif i == 3:
+                hint = " (the scale is the area itself: s² = area)"
+            problems.append(f"case {i}: got {value:.6f}, expected {expected:.6f}{hint}")
+    return report("08.1 OKS of one pair", problems,
+                  passed_message="sigmas, area and unlabelled keypoints handled as COCO does")
+
+
+def _matching_cases() -> list[tuple[np.ndarray, float]]:
+    """(oks_matrix [D, G] with detections sorted by score, threshold) for 08.2 (no ties)."""
+    return [
+        (np.array([[0.9, 0.1], [0.2, 0.8]]), 0.5),  # each detection its own person
+        (np.array([[0.7, 0.6], [0.9, 0.3]]), 0.5),  # the first detection takes the contested one
+        (np.array([[0.7, 0.6], [0.9, 0.3]]), 0.75),  # at 0.75 only the second detection matches
+        (np.array([[0.4, 0.3], [0.55, 0.2], [0.95, 0.85]]), 0.5),  # below threshold: unmatched
+        (np.zeros((0, 2)), 0.5),  # no detections
+    ]
+
+
+def check_match_image(match_image: Callable) -> bool:
+    """08.2: ``match_image(oks_matrix [D, G], threshold) -> [D]`` matched column or -1."""
+    from course_lib.evaluate import match_image as reference
+
+    problems: list[str] = []
+    for i, (matrix, thr) in enumerate(_matching_cases()):
+        got, err = call(match_image, matrix.copy(), thr)
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        expected = reference(matrix, thr)[0]
+        try:
+            got_arr = np.asarray(got, dtype=np.int64).reshape(-1)
+        except (TypeError, ValueError):
+            problems.append(f"case {i}: expected a list of ints, got {type(got).__name__}")
+            break
+        if got_arr.shape != expected.shape or not np.array_equal(got_arr, expected):
+            problems.append(f"case {i} (threshold {thr}): got {got_arr.tolist()}, expected "
+                            f"{expected.tolist()} for OKS {matrix.tolist()}")
+    return report("08.2 greedy matching of one image", problems,
+                  passed_message="best free person first, each person matched at most once")
+
+
+def check_average_precision(average_precision: Callable) -> bool:
+    """08.3: ``average_precision(precision, recall) -> float`` (COCO's 101-point AP)."""
+    from course_lib.evaluate import average_precision as reference
+    from course_lib.evaluate import precision_recall
+
+    cases = [precision_recall(flags, n) for flags, n in (
+        ([True, False, True], 2),
+        ([True, True, True, True], 4),
+        ([False, True, False, True, True], 5),
+        ([True, False, False, True, False, True, True], 6),
+    )]  # fmt: skip
+    problems: list[str] = []
+    for i, (precision, recall) in enumerate(cases):
+        got, err = call(average_precision, list(precision), list(recall))
+        if err:
+            problems.append(f"case {i}: {err}")
+            break
+        expected = reference(precision, recall)
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            problems.append(f"case {i}: expected a number, got {type(got).__name__}")
+            break
+        if not abs(value - expected) <= 1e-9:
+            raw = float(np.mean(np.interp(np.linspace(0, 1, 101), recall, precision)))
+            hint = ""
+            if abs(value - float(np.trapezoid(precision, recall))) < 1e-9 or abs(value - raw) < 1e-9:
+                hint = " (sample the precision envelope at the 101 recall points, no integration)"
+            problems.append(f"case {i}: got {value:.6f}, expected {expected:.6f}{hint}")
+    return report("08.3 AP from precision and recall", problems,
+                  passed_message="envelope + 101 recall points, as COCO computes it")

@@ -1,0 +1,213 @@
+"""Gaussian heatmap targets: keypoints (in heatmap pixels) -> heatmaps and target weights.
+
+Taught in ``02_gaussian_heatmaps.ipynb``. The inverse direction (heatmaps -> keypoints) is
+``course_lib.decode``; for the ``msra`` mode the pair is exact at integer centres with the
+argmax decoder, ``decode(encode(k)) == k`` (tested in ``tests/test_heatmaps.py``).
+
+Pixel convention (MSRA): heatmap pixel ``i`` covers ``[i - 0.5, i + 0.5)`` and its centre is
+``i``. A keypoint at ``(x, y)`` heatmap pixels gets, in each mode:
+
+``msra``      (SimpleBaseline / HRNet, MMPose ``MSRAHeatmap``): the Gaussian is centred on the
+              *rounded* keypoint ``(round(x), round(y))`` (halves rounded up, i.e.
+              ``floor(x + 0.5)``) and truncated to the ``(2r+1) x (2r+1)`` patch around it,
+              ``r = floor(3 sigma)``. Its value is exactly 1 at the rounded centre and
+              ``exp(-1 / (2 sigma^2))`` one pixel away. The rounding is the "bias" (up to half a
+              heatmap pixel of error before any network is trained).
+``unbiased``  (DARK, MMPose ``generate_unbiased_gaussian_heatmaps``): the exact sub-pixel centre,
+              evaluated over the whole map (not truncated); the peak sits at ``(x, y)``.
+``udp``       (UDP, MMPose ``generate_udp_gaussian_heatmaps``): the exact sub-pixel centre, but
+              only inside the same truncated patch as ``msra`` (around the rounded centre).
+
+Target weights: 1 for a labelled keypoint (``visible > 0``) whose Gaussian reaches the map, 0
+otherwise; a keypoint with weight 0 also gets an all-zero map. "Reaches the map" uses MMPose's
+support for each mode: the patch ``round(x) +- r`` for ``msra``/``udp`` (weight 0 exactly when the
+patch holds no pixel of the map, i.e. the map would be empty), and the window ``x +- 3 sigma``
+for ``unbiased`` (weight 0 when no pixel centre lies inside it).
+
+Two deliberate, documented departures from MMPose's loop code, both only for keypoints that lie
+outside the map: MMPose rounds with ``int(x + 0.5)``, which truncates towards zero, so for
+``x < -0.5`` its centre is one pixel too far right (we use ``floor(x + 0.5)``); and its bound
+test ``right < 0`` (``right = round(x) + r + 1``) keeps weight 1 for a patch that ends at pixel
+-1, i.e. an empty map (we give such a keypoint weight 0). For ``unbiased`` MMPose's bounds are
+``x - 3 sigma >= W`` and ``x + 3 sigma + 1 < 0``; ours are the symmetric ``x - 3 sigma > W - 1``
+and ``x + 3 sigma < 0``. When ``3 sigma`` is not an integer MMPose's patch is one pixel wider on
+the left/top; we keep it symmetric (identical for the course's sigma = 2 and any sigma with
+integer ``3 sigma``).
+
+Each keypoint gets its own map: the batch axis is NOT merged. MMPose's multi-person target (one
+map per keypoint type, the max over people) is ``heatmaps.max(axis=0)`` of ours.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MODES = ("msra", "unbiased", "udp")
+
+
+def _check_inputs(keypoints, visible, heatmap_size, sigma, mode):
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    try:
+        sigma = float(sigma)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma: expected a positive number, got {sigma!r}") from None
+    if not math.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma: expected a positive finite number, got {sigma!r}")
+    try:
+        width, height = heatmap_size
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"heatmap_size: expected (W, H), two positive ints, got {heatmap_size!r}"
+        ) from None
+    if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
+               for v in (width, height)):
+        raise ValueError(f"heatmap_size: expected (W, H), two positive ints, got {heatmap_size!r}")
+    if hasattr(keypoints, "detach"):
+        keypoints = keypoints.detach().cpu().numpy()
+    if hasattr(visible, "detach"):
+        visible = visible.detach().cpu().numpy()
+    keypoints = np.asarray(keypoints)
+    visible = np.asarray(visible)
+    if keypoints.dtype.kind not in "iuf":
+        raise ValueError(f"keypoints: expected a real number array, got dtype {keypoints.dtype}")
+    if visible.dtype.kind not in "biuf":
+        raise ValueError(f"visible: expected a bool or number array, got dtype {visible.dtype}")
+    if keypoints.ndim < 2 or keypoints.shape[-1] != 2:
+        raise ValueError(f"keypoints: expected shape [..., K, 2], got shape {keypoints.shape}")
+    if visible.shape != keypoints.shape[:-1]:
+        raise ValueError(
+            f"visible: expected shape {keypoints.shape[:-1]} (keypoints' shape without the last "
+            f"axis), got shape {visible.shape}"
+        )
+    if keypoints.size == 0:
+        raise ValueError(f"keypoints: empty input (shape {keypoints.shape})")
+    labelled = visible > 0
+    if not np.all(np.isfinite(keypoints[labelled])):
+        raise ValueError("keypoints: NaN or inf in a labelled keypoint (visible > 0)")
+    return keypoints.astype(np.float64), labelled, (int(width), int(height)), sigma
+
+
+def patch_radius(sigma: float) -> int:
+    """Half-size ``r = floor(3 sigma)`` of the truncated patch of the ``msra``/``udp`` modes."""
+    return int(math.floor(3.0 * float(sigma) + 1e-9))
+
+
+def round_half_up(x: np.ndarray) -> np.ndarray:
+    """The nearest pixel centre of ``x`` (halves rounded up): ``floor(x + 0.5)`` as int64."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def target_weights(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra") -> np.ndarray:
+    """Target weights ``[..., K]`` float32 of :func:`encode` (see the module docstring)."""
+    kp, labelled, (width, height), sigma = _check_inputs(
+        keypoints, visible, heatmap_size, sigma, mode
+    )
+    return _weights(kp, labelled, width, height, sigma, mode)
+
+
+def _weights(kp, labelled, width, height, sigma, mode):
+    x, y = kp[..., 0], kp[..., 1]
+    with np.errstate(invalid="ignore"):
+        if mode == "unbiased":
+            reach = 3.0 * sigma
+            inside = (x + reach >= 0) & (x - reach <= width - 1)
+            inside &= (y + reach >= 0) & (y - reach <= height - 1)
+        else:
+            r = patch_radius(sigma)
+            mx = np.where(labelled, np.floor(np.nan_to_num(x) + 0.5), 0)
+            my = np.where(labelled, np.floor(np.nan_to_num(y) + 0.5), 0)
+            inside = (mx + r >= 0) & (mx - r <= width - 1) & (my + r >= 0) & (my - r <= height - 1)
+    return (labelled & inside).astype(np.float32)
+
+
+def encode(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra"):
+    """Gaussian heatmap targets for keypoints given in HEATMAP pixels.
+
+    Taught in ``02_gaussian_heatmaps.ipynb``.
+
+    Args:
+        keypoints: ``[..., K, 2]`` ``(x, y)`` in heatmap pixels (pixel ``i`` centred on ``i``).
+        visible: ``[..., K]`` COCO visibility (0 not labelled, 1 occluded, 2 visible) or bool.
+        heatmap_size: ``(W, H)`` of the maps.
+        sigma: standard deviation of the Gaussian in heatmap pixels (> 0).
+        mode: ``"msra"`` | ``"unbiased"`` | ``"udp"`` (see the module docstring).
+
+    Returns:
+        ``(heatmaps [..., K, H, W] float32, weights [..., K] float32)``; a keypoint with weight 0
+        has an all-zero map. Vectorised over every leading axis and keypoint (no Python loop).
+    """
+    kp, labelled, (width, height), sigma = _check_inputs(
+        keypoints, visible, heatmap_size, sigma, mode
+    )
+    weights = _weights(kp, labelled, width, height, sigma, mode)
+    lead = kp.shape[:-1]
+    flat = kp.reshape(-1, 2)
+    w_flat = weights.reshape(-1)
+    two_s2 = 2.0 * sigma * sigma
+    if mode == "unbiased":
+        heatmaps = _encode_unbiased(flat, w_flat, width, height, two_s2)
+    else:
+        heatmaps = _encode_patch(flat, w_flat, width, height, sigma, two_s2, mode)
+    return heatmaps.reshape(*lead, height, width), weights
+
+
+def _encode_unbiased(flat, w_flat, width, height, two_s2):
+    # separable: exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2)
+    m = flat.shape[0]
+    keep = w_flat > 0
+    gx = np.zeros((m, width), dtype=np.float32)
+    gy = np.zeros((m, height), dtype=np.float32)
+    xs = np.arange(width, dtype=np.float64)
+    ys = np.arange(height, dtype=np.float64)
+    gx[keep] = np.exp(-((xs[None, :] - flat[keep, 0:1]) ** 2) / two_s2)
+    gy[keep] = np.exp(-((ys[None, :] - flat[keep, 1:2]) ** 2) / two_s2)
+    return np.multiply(gy[:, :, None], gx[:, None, :])
+
+
+def _encode_patch(flat, w_flat, width, height, sigma, two_s2, mode):
+    # Scatter one (2r+1)^2 patch per kept keypoint into the flat output: no per-keypoint loop.
+    # Patch pixels that fall outside the map are sent to one spare slot past the end.
+    m = flat.shape[0]
+    r = patch_radius(sigma)
+    size = 2 * r + 1
+    out = np.zeros(m * height * width + 1, dtype=np.float32)
+    idx = np.flatnonzero(w_flat > 0)
+    if idx.size:
+        pts = flat[idx]
+        mu = np.floor(pts + 0.5).astype(np.int64)  # [M, 2] rounded centres
+        offs = np.arange(-r, r + 1)
+        if mode == "msra":
+            g = np.exp(-(offs.astype(np.float64) ** 2) / two_s2)
+            gx = np.broadcast_to(g, (idx.size, size))
+            gy = gx
+        else:  # udp: sub-pixel centre inside the patch around the rounded centre
+            gx = np.exp(-((offs[None, :] - (pts[:, 0] - mu[:, 0])[:, None]) ** 2) / two_s2)
+            gy = np.exp(-((offs[None, :] - (pts[:, 1] - mu[:, 1])[:, None]) ** 2) / two_s2)
+        # separable, as exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2)
+        patch = gy.astype(np.float32)[:, :, None] * gx.astype(np.float32)[:, None, :]
+        cols = mu[:, 0, None] + offs[None, :]  # [M, S]
+        rows = mu[:, 1, None] + offs[None, :]  # [M, S]
+        cols = np.where((cols >= 0) & (cols < width), cols, -1)
+        rows = np.where((rows >= 0) & (rows < height), rows * width, -1)
+        spare = m * height * width
+        base = (idx * (height * width))[:, None, None]
+        target = np.where((rows[:, :, None] >= 0) & (cols[:, None, :] >= 0),
+                          base + rows[:, :, None] + cols[:, None, :], spare)
+        out[target] = patch
+    return out[:-1].reshape(m, height, width)
+
+
+def quantization_error(x, stride: float) -> np.ndarray:
+    """Error (input pixels) of the MSRA target's argmax for a keypoint at input pixel ``x``.
+
+    The target peaks at ``round(x / stride)`` heatmap pixels, read back as that times ``stride``;
+    the error is ``round(x / stride) * stride - x`` (signed, in ``[-stride/2, stride/2)``).
+    Taught in ``02_gaussian_heatmaps.ipynb``.
+    """
+    if not float(stride) > 0:
+        raise ValueError(f"stride: expected a positive number, got {stride!r}")
+    x = np.asarray(x, dtype=np.float64)
+    return np.floor(x / stride + 0.5) * stride - x

@@ -1,0 +1,198 @@
+"""The synthetic mini-COCO: determinism, COCO validity, occlusion/truncation, idempotent reruns."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from course_lib import coco, synthetic
+
+SPEC = synthetic.SyntheticSpec(seed=0, num_train_images=5, num_val_images=4, image_size=(160, 128))
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic") / "a"
+    synthetic.generate(out, spec=SPEC, progress=False)
+    return out
+
+
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(generated, tmp_path):
+    again = synthetic.generate(tmp_path / "b", spec=SPEC, progress=False)
+    first, second = _files(generated), _files(again)
+    assert len(first) == 5 + 4 + 2 + 1  # images, 2 annotation files, manifest
+    assert first == second
+    other = synthetic.generate(tmp_path / "c", spec=synthetic.SyntheticSpec(
+        seed=1, num_train_images=5, num_val_images=4, image_size=(160, 128)), progress=False)
+    third = _files(other)
+    assert third.keys() == first.keys()
+    differing = [k for k in first if first[k] != third[k]]
+    assert len(differing) == len(first)  # every image, both JSON files and the manifest
+
+
+def test_parallel_workers_give_the_same_bytes():
+    spec = synthetic.SyntheticSpec(seed=3, num_train_images=64, num_val_images=0,
+                                   image_size=(64, 48))
+    one, h1 = synthetic.generate_split(Path("unused"), "train", spec, progress=False,
+                                       write_images=False, workers=1)
+    two, h2 = synthetic.generate_split(Path("unused"), "train", spec, progress=False,
+                                       write_images=False, workers=2)
+    assert h1 == h2 and json.dumps(one) == json.dumps(two)
+
+
+def test_pycocotools_loads_and_the_json_is_real_coco(generated):
+    for split in ("train", "val"):
+        path = generated / "annotations" / f"person_keypoints_{split}.json"
+        c = coco.load_coco(path)  # validates too
+        data = json.loads(path.read_text())
+        assert data["categories"] == [coco.PERSON_CATEGORY]
+        ids = [a["id"] for a in data["annotations"]]
+        assert ids == list(range(1, len(ids) + 1))
+        assert len(c.getImgIds()) == SPEC.num_images(split)
+        for im in data["images"]:
+            assert (im["width"], im["height"]) == SPEC.image_size
+            assert (generated / split / im["file_name"]).is_file()
+        for a in data["annotations"]:
+            assert a["category_id"] == 1 and a["area"] > 0
+            x, y, w, h = a["bbox"]
+            assert 0 <= x and 0 <= y and x + w <= 160 and y + h <= 128
+            assert a["area"] <= w * h
+            mask = c.annToMask(a)  # segmentation decodes
+            assert mask.shape == (128, 160) and mask.sum() > 0
+            xy, v = coco.decode_keypoints(a["keypoints"])
+            assert a["num_keypoints"] == int((v > 0).sum())
+            assert np.all(xy[v == 0] == 0)
+            lab = xy[v > 0]
+            assert np.all((lab >= 0) & (lab <= np.array([159, 127])))
+            if a["iscrowd"]:
+                assert a["num_keypoints"] == 0 and isinstance(a["segmentation"], dict)
+
+
+def test_ground_truth_as_detections_gives_ap_one(generated):
+    from pycocotools.cocoeval import COCOeval
+
+    gt = coco.load_coco(generated / "annotations" / "person_keypoints_val.json")
+    results = [{"image_id": a["image_id"], "category_id": 1, "keypoints": a["keypoints"],
+                "score": 1.0} for a in coco.list_instances(gt)]  # fmt: skip
+    assert len(results) >= 4
+    with contextlib.redirect_stdout(io.StringIO()):
+        dt = gt.loadRes(results)
+        ev = COCOeval(gt, dt, iouType="keypoints")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    assert ev.stats[0] == pytest.approx(1.0)  # AP
+    assert ev.stats[5] == pytest.approx(1.0)  # AR
+
+
+def test_occlusion_truncation_crowds_and_all_sizes_occur():
+    w, h = 320, 256
+    v_all, areas, ratios, crowds, truncated = [], [], [], 0, 0
+    for i in range(40):
+        _, anns = synthetic.render_image(synthetic.image_rng(0, "train", i), w, h)
+        for a in anns:
+            if a["iscrowd"]:
+                crowds += 1
+                continue
+            v = np.asarray(a["keypoints"][2::3])
+            v_all.append(v)
+            truncated += int((v[5:] == 0).any())  # body keypoints are unlabelled only if outside
+            areas.append(a["area"])
+            ratios.append(a["area"] / (a["bbox"][2] * a["bbox"][3]))
+    v_all = np.array(v_all)
+    assert (v_all == 1).sum() > 20 and (v_all == 2).mean() > 0.6
+    assert truncated >= 3 and crowds >= 2
+    sizes = {coco.area_category(a) for a in areas}
+    assert sizes == {"small", "medium", "large"}
+    assert 0.3 <= float(np.median(ratios)) <= 0.5  # body-like volume, COCO-like mask/box ratio
+    assert 2.0 <= len(areas) / 40 <= 4.0
+
+
+def test_pose_respects_joint_limits_and_sides():
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        pose = synthetic.sample_pose(rng, 100.0)
+        kp = pose.keypoints
+        # left shoulder on the image's right exactly when the figure faces the camera
+        torso = np.radians(pose.torso_angle)
+        across = np.array([math.cos(torso), math.sin(torso)])
+        assert (np.dot(kp[5] - kp[6], across) > 0) == pose.front
+        assert pose.labelled[:3].all() == pose.front and pose.labelled[3:].all()
+        for sh, el, wr in ((5, 7, 9), (6, 8, 10)):
+            a, b = kp[el] - kp[sh], kp[wr] - kp[el]
+            bend = math.degrees(math.acos(np.clip(np.dot(a, b) / np.hypot(*a) / np.hypot(*b),
+                                                  -1, 1)))
+            assert bend <= 145.0 + 1e-6  # elbow flexion limit
+            assert 0.65 * 16.5 - 1e-6 <= np.hypot(*a) <= 16.5 + 1e-6  # upper arm, foreshortened
+        for hip, kn in ((11, 13), (12, 14)):
+            d = kp[kn] - kp[hip]
+            assert d[1] > 0  # knees below the hips: no thigh above horizontal
+        eyes_mid = (kp[1] + kp[2]) / 2
+        assert np.hypot(*(eyes_mid - pose.head_center)) < max(pose.head_axes)
+
+
+def test_keypoints_lie_on_the_drawn_figure():
+    rng = np.random.default_rng(0)
+    pose = synthetic._translate(synthetic.sample_pose(rng, 150.0), np.array([100.0, 90.0]))
+    labels = np.zeros((200, 200), np.uint8)
+    synthetic.draw_shapes(None, synthetic.figure_shapes(pose, rng), labels=labels, label=1)
+    xi = np.round(pose.keypoints).astype(int)
+    assert labels[xi[:, 1], xi[:, 0]].all()
+
+
+def test_rerun_does_nothing_and_partial_runs_are_redone(tmp_path):
+    spec = synthetic.SyntheticSpec(seed=2, num_train_images=3, num_val_images=2, image_size=(96, 80))
+    out = synthetic.generate(tmp_path / "d", spec=spec, progress=False)
+    manifest = out / synthetic.MANIFEST_NAME
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert synthetic.is_complete(out, spec)
+    synthetic.generate(out, spec=spec, progress=False)
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
+    reference = _files(out)
+    # an interrupted run: an image and the manifest missing
+    (out / "train" / "000000000002.jpg").unlink()
+    manifest.unlink()
+    assert not synthetic.is_complete(out, spec)
+    synthetic.generate(out, spec=spec, progress=False)
+    assert _files(out) == reference
+    # a different earlier run (other sizes): redone, stray images removed
+    bigger = synthetic.SyntheticSpec(seed=2, num_train_images=5, num_val_images=2,
+                                     image_size=(96, 80))
+    synthetic.generate(out, spec=bigger, progress=False)
+    assert len(list((out / "train").glob("*.jpg"))) == 5
+    synthetic.generate(out, spec=spec, progress=False)
+    assert _files(out) == reference
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_cli_defaults_and_bad_seed(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "make_synthetic_coco.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic_coco", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    assert mod.main(["--out", str(tmp_path / "e"), "--seed", "4", "--quiet"]) == 0
+    man = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert man["spec"]["seed"] == 4 and man["spec"]["num_train_images"] == 24
+    assert man["spec"]["image_size"] == [192, 160]
+    with pytest.raises(SystemExit):
+        mod.main(["--seed", "-1"])
+    with pytest.raises(SystemExit):
+        mod.main(["--profile", "huge"])
+
+
+def test_spec_from_profile_rejects_bad_seed():
+    with pytest.raises(ValueError, match="seed"):
+        synthetic.spec_from_profile("smoke", seed=-3)
