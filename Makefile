@@ -13,12 +13,13 @@ PORT ?= 8888
 TEST_ENV := COURSE_PROFILE=smoke COURSE_STRICT=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \
             OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_MININTERVAL=5
 
-.PHONY: help venv data data-smoke lab test unit notebooks lint student html bench clean distclean
+.PHONY: help venv data data-smoke coco lab test unit notebooks lint student html bench clean distclean
 
 help:
 	@echo "make lab      set everything up and open the course in JupyterLab"
 	@echo "make test     set everything up and run lint, unit tests, browser test, all notebooks"
 	@echo "make data     generate the synthetic mini-COCO for COURSE_PROFILE (default: cpu)"
+	@echo "make coco     download COCO 2017 annotations + val images (then COURSE_DATA=coco)"
 	@echo "make student  write the student edition (solutions replaced by stubs) to student/"
 	@echo "make html     execute every notebook (smoke profile) into html/"
 	@echo "make bench    run the benchmarks (speed ratios)"
@@ -41,7 +42,13 @@ data: $(STAMP)
 data-smoke: $(STAMP)
 	COURSE_PROFILE=smoke $(PY) data_scripts/make_synthetic_coco.py
 
-lab: $(STAMP) data
+coco: $(STAMP)
+	$(PY) data_scripts/download_coco.py --only annotations val
+
+lab: $(STAMP)
+	@if [ "$$($(PY) -c 'from course_lib import config; print(config.data_source())')" = synthetic ]; \
+	then $(PY) data_scripts/make_synthetic_coco.py; \
+	else $(PY) -c 'from course_lib import config; config.check_env()'; fi
 	@echo "Opening JupyterLab on the course; the URL with its token is printed below."
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --port=$(PORT) \
 	    --LabApp.default_url=/lab/tree/notebooks/00_setup.ipynb \

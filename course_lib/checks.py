@@ -187,9 +187,121 @@ def check_flip_keypoints(flip_keypoint_list: Callable) -> bool:
 # 02_gaussian_heatmaps.ipynb
 # ---------------------------------------------------------------------------------------------
 
+def _check_gaussian_cases():
+    return [((10.4, 7.6), (24, 32), 2.0), ((0.3, 30.8), (24, 32), 1.0), ((20.0, 3.49), (24, 16), 3.0),
+            ((-4.0, 8.0), (16, 16), 2.0)]
+
+
+def check_gaussian_target(gaussian_target) -> bool:
+    """02.1: ``gaussian_target(x, y, *, heatmap_size, sigma)`` -> the ``[H, W]`` MSRA target of
+    one keypoint (Gaussian on the rounded centre, value 1 there, truncated at 3 sigma)."""
+    from course_lib.heatmaps import encode
+
+    problems: list[str] = []
+    for (x, y), size, sigma in _check_gaussian_cases():
+        got, err = call(gaussian_target, x, y, heatmap_size=size, sigma=sigma)
+        if err:
+            problems.append(f"gaussian_target({x}, {y}, heatmap_size={size}, sigma={sigma}) {err}")
+            break
+        expected = encode(np.array([[x, y]]), np.array([2]), heatmap_size=size, sigma=sigma)[0][0]
+        found = compare_arrays(f"gaussian_target({x}, {y}, heatmap_size={size}, sigma={sigma})",
+                               got, expected, atol=1e-5)
+        if found and np.shape(got) == expected.shape:
+            g = np.asarray(got, dtype=np.float64)
+            peak = np.unravel_index(int(g.argmax()), g.shape)
+            want = np.unravel_index(int(expected.argmax()), expected.shape)
+            if peak != want:
+                found.append(f"its peak is at (row, col) {peak}, expected {want} "
+                             "(the ROUNDED keypoint)")
+            elif np.count_nonzero(g) != np.count_nonzero(expected):
+                found.append(f"{np.count_nonzero(g)} non-zero pixels, expected "
+                             f"{np.count_nonzero(expected)} (truncate at 3 sigma)")
+        problems += found
+    return report("02.1 MSRA Gaussian target", problems,
+                  passed_message="value 1 at the rounded centre, exp(-d^2 / 2 sigma^2) around it")
+
+
+def check_argmax_error(argmax_error) -> bool:
+    """02.2: ``argmax_error(x, y, *, stride, sigma)`` -> the distance in INPUT pixels between a
+    keypoint at input ``(x, y)`` and the argmax of its MSRA target on a heatmap of ``stride``,
+    read back as ``argmax * stride``."""
+    from course_lib.heatmaps import quantization_error
+
+    problems: list[str] = []
+    for x, y, stride, sigma in [(30.3, 33.6, 4, 2.0), (13.1, 7.9, 8, 1.0), (50.2, 61.7, 2, 2.0),
+                                (21.0, 18.0, 4, 3.0)]:
+        got, err = call(argmax_error, x, y, stride=stride, sigma=sigma)
+        if err:
+            problems.append(f"argmax_error({x}, {y}, stride={stride}, sigma={sigma}) {err}")
+            break
+        want = float(np.hypot(quantization_error(x, stride), quantization_error(y, stride)))
+        try:
+            value = float(got)
+        except (TypeError, ValueError):
+            problems.append(f"argmax_error: expected a number, got {type(got).__name__}")
+            break
+        if not abs(value - want) <= 1e-4:
+            hint = " (in heatmap pixels? multiply by the stride)" if abs(
+                value * stride - want) < 1e-4 else ""
+            problems.append(f"argmax_error({x}, {y}, stride={stride}, sigma={sigma}) = "
+                            f"{value:.4f}, expected {want:.4f}{hint}")
+    return report("02.2 argmax quantization error", problems,
+                  passed_message="the error is at most stride/2 per axis, whatever sigma")
+
 # ---------------------------------------------------------------------------------------------
 # 03_topdown_data.ipynb
 # ---------------------------------------------------------------------------------------------
+
+def check_crop_matrix(crop_matrix) -> bool:
+    """03.1: ``crop_matrix(center, scale, output_size)`` -> the ``[2, 3]`` MSRA affine matrix
+    image -> crop without rotation: scale by ``W_out / scale_w`` and send the box centre to
+    ``(W_out / 2, H_out / 2)`` (``course_lib.transforms.get_affine_matrix``, rotation 0)."""
+    from course_lib import transforms
+
+    problems: list[str] = []
+    for center, scale, size in [((120.0, 80.0), (75.0, 100.0), (96, 128)),
+                                ((33.5, 210.25), (192.0, 256.0), (192, 256)),
+                                ((10.0, 10.0), (48.0, 64.0), (24, 32))]:
+        got, err = call(crop_matrix, np.array(center), np.array(scale), size)
+        if err:
+            problems.append(f"crop_matrix({center}, {scale}, {size}) {err}")
+            break
+        want = transforms.get_affine_matrix(center, scale, 0.0, size)
+        found = compare_arrays(f"crop_matrix({center}, {scale}, {size})", got, want, atol=1e-4)
+        if found and np.shape(got) == (2, 3):
+            udp = transforms.get_affine_matrix(center, scale, 0.0, size, udp=True)
+            if np.allclose(np.asarray(got, dtype=float), udp, atol=1e-4):
+                found.append("that is the UDP matrix ((W-1) / scale_w); here the centre goes "
+                             "to (W/2, H/2) and the factor is W / scale_w")
+        problems += found
+    return report("03.1 image -> crop matrix", problems,
+                  passed_message="the box centre lands at (W/2, H/2), one scale factor W/scale_w")
+
+
+def check_box_to_center_scale(box_to_center_scale) -> bool:
+    """03.2: ``box_to_center_scale(bbox_xywh, aspect_ratio, padding=1.25)`` -> ``(center,
+    scale)`` with scale the padded box (w, h) in pixels at the crop's aspect ratio."""
+    from course_lib import transforms
+
+    problems: list[str] = []
+    for box, ratio, pad in [([10, 20, 30, 80], 0.75, 1.25), ([0, 5, 90, 40], 0.75, 1.25),
+                            ([3.5, 4.0, 50, 50], 1.0, 1.0), ([100, 50, 60, 60], 0.75, 1.5)]:
+        got, err = call(box_to_center_scale, list(box), ratio, padding=pad)
+        if err:
+            problems.append(f"box_to_center_scale({box}, {ratio}, padding={pad}) {err}")
+            break
+        if not isinstance(got, tuple) or len(got) != 2:
+            problems.append("box_to_center_scale: expected a tuple (center, scale)")
+            break
+        center, scale = transforms.box_to_center_scale(box, ratio, pad)
+        found = compare_arrays(f"center of {box}", got[0], center, atol=1e-4)
+        found += compare_arrays(f"scale of {box} (aspect {ratio}, padding {pad})", got[1], scale,
+                                atol=1e-3)
+        if found and np.shape(got[1]) == (2,) and np.allclose(got[1], np.array(box[2:]) * pad):
+            found.append("the box keeps its own shape: widen or heighten it to the aspect ratio")
+        problems += found
+    return report("03.2 box -> centre and scale", problems,
+                  passed_message="centre of the box, scale padded at the crop's aspect ratio")
 
 # ---------------------------------------------------------------------------------------------
 # 04_resnet_deconv.ipynb
@@ -299,6 +411,151 @@ def check_flip_back(flip_back) -> bool:
 # 07_dark_cpp.ipynb
 # ---------------------------------------------------------------------------------------------
 
+
+def check_opencv_gaussian_kernel(opencv_gaussian_kernel: Callable) -> bool:
+    """Exercise 07.1: ``opencv_gaussian_kernel(ksize) -> [ksize]`` float weights of
+    ``cv2.getGaussianKernel(ksize, 0)`` for ``ksize >= 11`` (sigma from the kernel size)."""
+    from course_lib.decode import gaussian_kernel_1d
+
+    problems = []
+    for ksize in (11, 13, 17, 25, 41):
+        got, err = call(opencv_gaussian_kernel, ksize)
+        if err:
+            problems.append(f"ksize={ksize}: {err}")
+            break
+        found = compare_arrays(f"ksize={ksize}", got, gaussian_kernel_1d(ksize), atol=1e-7)
+        if found and np.shape(got) == (ksize,):
+            g = np.asarray(got, dtype=np.float64)
+            if abs(g.sum() - 1.0) > 1e-6:
+                found.append(f"ksize={ksize}: the weights sum to {g.sum():.6g}, expected 1")
+            elif abs(g[ksize // 2 + 1] / g[ksize // 2] - np.exp(-0.5 / 2.0**2)) < 1e-3 and ksize != 11:
+                found.append(f"ksize={ksize}: sigma looks fixed at 2; OpenCV derives it from ksize")
+        problems += found
+    return report("07.1 OpenCV's Gaussian kernel", problems,
+                  passed_message="the weights cv2.GaussianBlur uses, to 1e-7")
+
+
+def _argmax_cases() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(71)
+    plateau = np.zeros((1, 2, 6, 7), np.float32)
+    plateau[0, 0, 2:4, 3:6] = 0.8  # a flat top: the first pixel in row-major order wins
+    plateau[0, 1, 5, 6] = plateau[0, 1, 0, 6] = plateau[0, 1, 3, 0] = 0.5  # three equal maxima
+    return {
+        "random maps [3, 4, 9, 11]": rng.random((3, 4, 9, 11), dtype=np.float32),
+        "plateaus and ties": plateau,
+        "all negative": -rng.random((2, 2, 5, 6), dtype=np.float32),
+    }
+
+
+def check_first_argmax(first_argmax: Callable) -> bool:
+    """Exercise 07.2: ``first_argmax(heatmaps [N, K, H, W]) -> (index [N, K], score [N, K])``
+    in two passes (the max, then the first pixel equal to it), as numpy's argmax."""
+    problems = []
+    for name, maps in _argmax_cases().items():
+        got, err = call(first_argmax, maps.copy())
+        if err:
+            problems.append(f"{name}: {err}")
+            break
+        if not (isinstance(got, tuple) and len(got) == 2):
+            problems.append(f"{name}: expected a tuple (index, score), got {type(got).__name__}")
+            break
+        flat = maps.reshape(maps.shape[0], maps.shape[1], -1)
+        problems += compare_arrays(f"{name}: index", got[0], flat.argmax(-1), atol=0)
+        problems += compare_arrays(f"{name}: score", got[1], flat.max(-1), atol=0)
+    return report("07.2 first maximum in two passes", problems,
+                  passed_message="the first maximum in row-major order, ties included")
+
+
+def _taylor_derivative_cases() -> tuple[list[str], np.ndarray]:
+    """Named rows (dx, dy, dxx, dxy, dyy) covering maxima, saddles, flat maps and clipping."""
+    named = {
+        "round peak": (0.04, -0.03, -0.125, 0.0, -0.125),
+        "tilted, elongated peak": (0.02, 0.05, -0.2, 0.06, -0.09),
+        "peak on the pixel": (0.0, 0.0, -0.125, 0.0, -0.125),
+        "far peak (step clipped to 1)": (0.5, -0.1, -0.125, 0.0, -0.125),
+        "saddle (no step)": (0.05, 0.05, -0.1, 0.0, 0.1),
+        "valley, dxx > 0 (no step)": (0.05, 0.05, 0.1, 0.0, 0.1),
+        "flat (no step)": (0.0, 0.0, 0.0, 0.0, 0.0),
+        "dxx < 0 but det < 0 (no step)": (0.01, 0.02, -0.1, 0.2, -0.1),
+    }
+    rng = np.random.default_rng(72)
+    rand = rng.normal(0, 0.1, (64, 5))
+    names = list(named) + [f"random case {i}" for i in range(len(rand))]
+    return names, np.concatenate([np.array(list(named.values())), rand])
+
+
+def _patches_from_derivatives(d: np.ndarray) -> np.ndarray:
+    """5x5 log patches whose central differences are exactly the rows of ``d``."""
+    patch = np.zeros((len(d), 5, 5))
+    dx, dy, dxx, dxy, dyy = d.T
+    patch[:, 2, 3], patch[:, 2, 1] = dx, -dx
+    patch[:, 3, 2], patch[:, 1, 2] = dy, -dy
+    patch[:, 2, 4] = patch[:, 2, 0] = 2 * dxx
+    patch[:, 4, 2] = patch[:, 0, 2] = 2 * dyy
+    patch[:, 3, 3] = patch[:, 1, 1] = dxy
+    patch[:, 1, 3] = patch[:, 3, 1] = -dxy
+    return patch
+
+
+def check_taylor_step_cpp(source: str) -> bool:
+    """Exercise 07.3: the Hessian solve of DARK in C++. ``source`` is a cppimport C++ file with
+    ``PYBIND11_MODULE(taylor_step, m)`` defining ``taylor_step(d [M, 5]) -> [M, 2]`` for rows
+    ``(dx, dy, dxx, dxy, dyy)``. Compiled here (gcc's errors are reported), then compared with
+    ``course_lib.decode``: on derivative cases, and as the last step of DARK on heatmaps."""
+    from course_lib import native
+    from course_lib.decode import blur_heatmaps, decode, taylor_step
+
+    title = "07.3 DARK's Hessian solve in C++"
+    if not isinstance(source, str):
+        return report(title, [f"expected the C++ source as a str, got {type(source).__name__}"])
+    try:
+        module = native.build_snippet(source, "taylor_step")
+    except native.NativeBuildError as exc:
+        return report(title, [f"the C++ source does not compile:\n      {str(exc).replace(chr(10), chr(10) + '      ')}"])
+    except (native.NativeUnavailableError, ValueError) as exc:
+        return report(title, [f"cannot build the C++ source here: {exc}"])
+    names, d = _taylor_derivative_cases()
+    got, err = call(module.taylor_step, d.copy())
+    if err:
+        return report(title, [f"taylor_step: {err}"])
+    expected = np.asarray(taylor_step(_patches_from_derivatives(d)))
+    problems = []
+    got = np.asarray(got, dtype=np.float64)
+    if got.shape != expected.shape:
+        return report(title, [f"taylor_step: shape {got.shape}, expected {expected.shape}"])
+    bad = np.flatnonzero(np.abs(got - expected).max(axis=1) > 1e-9)
+    for i in bad[:4]:
+        problems.append(f"{names[i]}: (dx, dy, dxx, dxy, dyy) = {tuple(np.round(d[i], 4))}: "
+                        f"step {tuple(np.round(got[i], 4))}, expected {tuple(np.round(expected[i], 4))}")
+    if len(bad) > 4:
+        problems.append(f"... and {len(bad) - 4} more of {len(d)} cases")
+    if not problems:  # end to end: argmax + your step on real heatmaps = course_lib.decode's DARK
+        ys, xs = np.mgrid[0:64, 0:48]
+        rng = np.random.default_rng(73)
+        cx, cy = rng.uniform(3, 44, (17, 1, 1)), rng.uniform(3, 60, (17, 1, 1))
+        maps = np.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / 8.0).astype(np.float32)[None]
+        logs = np.log(np.maximum(blur_heatmaps(maps, 11), 1e-10))[0].astype(np.float64)
+        base, _ = decode(maps, method="argmax")
+        x, y = base[0, :, 0].astype(int), base[0, :, 1].astype(int)
+        k = np.arange(17)
+        deriv = np.stack([
+            0.5 * (logs[k, y, x + 1] - logs[k, y, x - 1]),
+            0.5 * (logs[k, y + 1, x] - logs[k, y - 1, x]),
+            0.25 * (logs[k, y, x + 2] - 2 * logs[k, y, x] + logs[k, y, x - 2]),
+            0.25 * (logs[k, y + 1, x + 1] - logs[k, y - 1, x + 1] - logs[k, y + 1, x - 1]
+                    + logs[k, y - 1, x - 1]),
+            0.25 * (logs[k, y + 2, x] - 2 * logs[k, y, x] + logs[k, y - 2, x]),
+        ], -1)
+        steps, err = call(module.taylor_step, deriv)
+        if err:
+            return report(title, [f"taylor_step on heatmap derivatives: {err}"])
+        dark, _ = decode(maps, method="dark")
+        problems += compare_arrays("argmax + your step vs course_lib.decode DARK (heatmap px)",
+                                   base[0] + np.asarray(steps), dark[0], atol=1e-4)
+    return report(title, problems, passed_message=f"{len(d)} derivative cases exact, and DARK on "
+                  "17 heatmaps equals course_lib.decode to 1e-4 px")
+
+
 # ---------------------------------------------------------------------------------------------
 # 08_oks_evaluation.ipynb
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +608,7 @@ def _matching_cases() -> list[tuple[np.ndarray, float]]:
     return [
         (np.array([[0.9, 0.1], [0.2, 0.8]]), 0.5),  # each detection its own person
         (np.array([[0.7, 0.6], [0.9, 0.3]]), 0.5),  # the first detection takes the contested one
-        (np.array([[0.7, 0.6], [0.9, 0.3]]), 0.75),  # at 0.75 only the second detection matches
+        (np.array([[0.7, 0.6], [0.9, 0.3]]), 0.75),  # at 0.75 only the second one matches
         (np.array([[0.4, 0.3], [0.55, 0.2], [0.95, 0.85]]), 0.5),  # below threshold: unmatched
         (np.zeros((0, 2)), 0.5),  # no detections
     ]

@@ -84,7 +84,7 @@ PROFILES: dict[str, Profile] = {
         input_size=(96, 128),
         heatmap_size=(24, 32),
         sigma=2.0,
-        depth=50,
+        depth=18,
         pretrained=False,
         batch_size=32,
         lr=2e-3,
@@ -95,6 +95,7 @@ PROFILES: dict[str, Profile] = {
         max_train_steps=None,
         num_workers=2,
         expected_runtime="about 25 minutes for notebooks 00-08, 13 of them training in 05",
+        extra={"eval_every_minutes": 2.0},
     ),
     "gpu": Profile(
         name="gpu",

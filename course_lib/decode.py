@@ -26,10 +26,10 @@ Conventions (shared with the C++ decoder, ``course_lib.native``):
   step is applied only when the Hessian is negative definite (``dxx < 0`` and ``det > 0``: the
   quadratic model of the log-heatmap has a maximum), and each component is clipped to
   ``[-1, 1]`` heatmap pixel. Why: on a clean peak the step is below half a pixel and neither
-  rule ever triggers, but on a noisy or flat map the Hessian is nearly singular or indefinite and
-  the unclamped step moves the point by tens to hundreds of pixels, far outside the map
-  (``06_decoding_dark.ipynb`` shows it). With our rule a refined point always stays within one
-  pixel of the argmax, which is the only information a flat map carries.
+  rule ever triggers, but on a noisy or flat map the Hessian is nearly singular or indefinite
+  and the unclamped step moves the point by hundreds, even tens of thousands, of pixels, far
+  outside the map (``06_decoding_dark.ipynb`` shows it). With our rule a refined point always
+  stays within one pixel of the argmax, which is the only information a flat map carries.
 
   **Local window.** The blurred values are needed only at the 13 points of the stencil (within
   two pixels of the argmax), and a blurred value depends on the raw values within the kernel
@@ -576,7 +576,7 @@ def flip_back(heatmaps_flipped: Any, flip_pairs=FLIP_PAIRS, *, shift: bool = Tru
     if _is_torch(maps):
         import torch
 
-        out = torch.flip(maps, dims=[-1])[..., torch.as_tensor(perm), :, :].clone()
+        out = torch.flip(maps, dims=[-1])[..., torch.as_tensor(perm, device=maps.device), :, :]
         if shift and out.shape[-1] > 1:
             out[..., 1:] = out[..., :-1].clone()
         return out

@@ -70,7 +70,8 @@ def build_errors(output: str, *, max_lines: int = 20) -> list[str]:
     ``.rendered.`` prefix removed so that file names and line numbers match the source."""
     lines = [line.replace(".rendered.", "") for line in output.splitlines()]
     errors = [line for line in lines if re.search(r"\b(fatal )?error\b", line) and ":" in line]
-    errors = [e for e in errors if not e.startswith(("error: command", "distutils.errors"))] or errors
+    noise = ("error: command", "distutils.errors", "setuptools.errors")
+    errors = [e for e in errors if not e.lower().startswith(noise)] or errors
     return (errors or lines[-max_lines:])[:max_lines]
 
 
@@ -146,6 +147,12 @@ def load_extension():
 @functools.cache
 def _announce(why: str) -> None:
     print(f"C++ decoder unavailable, decoding falls back to numpy: {why}", file=sys.stderr)
+
+
+def unavailable_reason() -> str:
+    """Why the C++ decoder cannot be used ("" when it can); prints nothing."""
+    module, error = _load()
+    return "" if module is not None else str(error)
 
 
 def available() -> bool:
@@ -231,7 +238,8 @@ def build_snippet(source: str, name: str, *, folder: str | Path | None = None):
     ``source`` must contain ``PYBIND11_MODULE(name, m)``; it is saved as ``name_<hash>.cpp``
     (module renamed alike) under ``folder`` (default: the system's temporary folder), so that an
     edited source gets a new module and no kernel restart is needed. Raises
-    :class:`NativeBuildError` with the compiler's ``error:`` lines when it does not compile.
+    :class:`NativeBuildError` with the compiler's ``error:`` lines when it does not compile
+    (remembered beside the source, so rerunning an unchanged broken source answers at once).
     """
     if f"PYBIND11_MODULE({name}," not in source.replace(" ", ""):
         raise ValueError(f"source: expected a line PYBIND11_MODULE({name}, m)")
@@ -250,4 +258,13 @@ def build_snippet(source: str, name: str, *, folder: str | Path | None = None):
         os.replace(tmp, path)
     if unique in sys.modules:
         return sys.modules[unique]
-    return build_with_cppimport(path, unique)
+    failed = where / "build_error.txt"  # the same source fails the same way: no second compile
+    if failed.is_file():
+        raise NativeBuildError(failed.read_text())
+    try:
+        return build_with_cppimport(path, unique)
+    except NativeBuildError as exc:
+        tmp = where / f".build_error.{os.getpid()}.tmp"
+        tmp.write_text(str(exc))
+        os.replace(tmp, failed)
+        raise

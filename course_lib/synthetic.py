@@ -44,6 +44,7 @@ SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}
 _SHIFT = 4  # cv2 fixed-point bits: vertices are drawn with 1/16 pixel precision
 _ONE = 1 << _SHIFT
+_MIN_PARALLEL = 64  # fewer images than this render in-process (a pool costs more than it saves)
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ def sample_pose(rng: np.random.Generator, height: float) -> Pose:
     )  # fmt: skip
 
 
-def _translate(pose: Pose, offset: np.ndarray) -> Pose:
+def translate_pose(pose: Pose, offset: np.ndarray) -> Pose:
+    """Move a posed figure by ``offset`` (x, y) pixels (in place; returns it)."""
     pose.keypoints = pose.keypoints + offset
     pose.head_center = pose.head_center + offset
     pose.neck = pose.neck + offset
@@ -491,7 +493,7 @@ def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.
         for _ in range(n):
             pose = sample_pose(rng, rng.uniform(0.1, 0.18) * h)
             off = np.array([cx + rng.uniform(-spread, spread), cy + rng.uniform(-0.06, 0.06) * h])
-            crowd += figure_shapes(_translate(pose, off), rng)
+            crowd += figure_shapes(translate_pose(pose, off), rng)
         layers.append(("crowd", crowd, None))
 
     n_people = int(rng.choice([1, 2, 3, 4, 5], p=[0.12, 0.24, 0.3, 0.22, 0.12]))
@@ -515,7 +517,7 @@ def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.
             box = ext + np.concatenate([off, off])
             if all(_box_iou(box, other) < 0.3 for other in boxes):
                 boxes.append(box)
-                people.append((ph + rng.uniform(-0.15, 0.15) * h, _translate(pose, off)))
+                people.append((ph + rng.uniform(-0.15, 0.15) * h, translate_pose(pose, off)))
                 break
     people.sort(key=lambda item: item[0])  # smaller (farther) first, roughly
     for _, pose in people:
@@ -659,7 +661,7 @@ def generate_split(out_dir: Path, split: str, spec: SyntheticSpec, *, progress: 
     workers = min(2, os.cpu_count() or 1) if workers is None else int(workers)
     jobs = [(spec, split, i) for i in range(n)]
     pool = None
-    if workers > 1 and n >= 64:
+    if workers > 1 and n >= _MIN_PARALLEL:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 

@@ -60,8 +60,9 @@ CONFIG_KEYS = (
 def make_config(profile: course_config.Profile | str | None = None, **overrides: Any) -> dict:
     """The training configuration of a profile, as a plain dict (stored in every checkpoint).
 
-    Keys: everything in :data:`CONFIG_KEYS` plus ``num_workers`` and ``eval_every_steps``
-    (None: validate at the end of every epoch and at the end of training). ``overrides``
+    Keys: everything in :data:`CONFIG_KEYS` plus ``num_workers`` and ``eval_every_minutes``
+    (validate every that many minutes of training as well as at the end of every epoch and of
+    training; None: only the latter). ``overrides``
     replace values (unknown keys raise ``ValueError``).
     """
     prof = (profile if isinstance(profile, course_config.Profile)
@@ -89,7 +90,7 @@ def make_config(profile: course_config.Profile | str | None = None, **overrides:
         "seed": 0,
         "decode_method": "dark",
         "num_workers": prof.num_workers,
-        "eval_every_steps": None,
+        "eval_every_minutes": prof.extra.get("eval_every_minutes"),
     }
     unknown = set(overrides) - set(cfg)
     if unknown:
@@ -499,7 +500,8 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
 
     loss_fn = ohkm_mse_loss if cfg.get("loss") == "ohkm" else keypoint_mse_loss
     budget_s = None if cfg.get("max_train_minutes") is None else cfg["max_train_minutes"] * 60
-    eval_every = cfg.get("eval_every_steps")
+    eval_every_s = None if cfg.get("eval_every_minutes") is None else cfg["eval_every_minutes"] * 60
+    last_eval_s = schedule.elapsed_s
 
     def checkpoint(epoch: int, is_best: bool) -> None:
         if rank != 0:
@@ -576,6 +578,7 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
             if step % log_every == 0 or step == total_steps:
                 history["train"].append({"step": step, "epoch": epoch,
                                          "time_s": round(schedule.elapsed_s, 2),
+                                         "cpu_s": round(time.process_time(), 2),
                                          "loss": float(loss.item()), "lr": lr})
                 bar.set_postfix(loss=f"{loss.item():.2e}", lr=f"{lr:.1e}")
                 if callback is not None and rank == 0:
@@ -584,8 +587,10 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
             over_budget = out_of_budget()
             if interrupted or over_budget or step >= total_steps:
                 break
-            if (eval_every and step % eval_every == 0) or step % steps_per_epoch == 0:
+            if (eval_every_s and schedule.elapsed_s - last_eval_s >= eval_every_s) \
+                    or step % steps_per_epoch == 0:
                 run_validation(epoch)
+                last_eval_s = schedule.elapsed_s
                 t_last = time.perf_counter()
     bar.close()
     if interrupted:  # stopped on request: save where we are, as at any other checkpoint

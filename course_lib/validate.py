@@ -44,13 +44,15 @@ NMS_OKS_THRESHOLD = 0.9
 
 
 def predict_heatmaps(model: Any, dataset: Any, *, flip: bool = False, batch_size: int = 32,
-                     device: str = "cpu", progress: bool = True) -> tuple[np.ndarray, dict]:
+                     device: str = "cpu", limit: int | None = None,
+                     progress: bool = True) -> tuple[np.ndarray, dict]:
     """The model's heatmaps for every crop of ``dataset`` (no augmentation: ``train=False``).
 
     Returns ``(heatmaps [N, K, H, W] float32, meta)`` with ``meta`` the dataset's metadata
     stacked per key (``image_id``, ``center``, ``scale``, ``box_score``, ``keypoints``, ...).
     ``flip=True``: the flip test, ``0.5 * (h(crop) + flip_back(h(mirrored crop)))`` with the
-    one-pixel shift of the MSRA convention (none under UDP).
+    one-pixel shift of the MSRA convention (none under UDP). ``limit``: only the first crops
+    (a quick look; the people left out then count as missed).
     """
     import torch
     from tqdm.auto import tqdm
@@ -61,6 +63,8 @@ def predict_heatmaps(model: Any, dataset: Any, *, flip: bool = False, batch_size
     if len(dataset) == 0:
         raise ValueError("dataset: no crops to predict (no labelled people or boxes)")
     udp = getattr(dataset, "encoding", "msra") == "udp"
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(int(limit)))
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
     model = model.to(device).eval()
     maps, metas = [], []

@@ -245,6 +245,215 @@ def plot_keypoint_statistics(stats: dict, *, title: str | None = None):
 # Heatmaps: overlays and the heatmap widget (02_gaussian_heatmaps.ipynb, 03_topdown_data.ipynb)
 # ---------------------------------------------------------------------------------------------
 
+# Colour map of the heatmap overlays and the widget (perceptually uniform, dark at 0).
+HEATMAP_CMAP = "magma"
+
+
+def heatmap_overlay(image, heatmaps, *, alpha: float = 0.55, cmap: str = HEATMAP_CMAP) -> np.ndarray:
+    """Blend the maximum over keypoints of ``heatmaps`` ``[K, h, w]`` (or one ``[h, w]`` map),
+    resized to the image, onto an RGB ``image`` ``[H, W, 3]`` uint8. Returns uint8 RGB.
+
+    Heatmap pixel ``i`` is centred on image pixel ``(i + 0.5) * stride - 0.5`` after the resize,
+    as ``cv2.resize`` aligns pixel areas (the MSRA convention). Taught in ``03_topdown_data``.
+    """
+    import cv2
+    from matplotlib import colormaps
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image: expected [H, W, 3] RGB, got shape {image.shape}")
+    maps = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
+    if maps.ndim == 2:
+        maps = maps[None]
+    if maps.ndim != 3:
+        raise ValueError(f"heatmaps: expected [K, h, w] or [h, w], got shape {maps.shape}")
+    merged = np.clip(maps.max(axis=0).astype(np.float32), 0.0, 1.0)
+    big = cv2.resize(merged, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    colour = colormaps[cmap](big)[..., :3] * 255.0
+    weight = alpha * big[..., None]
+    return np.clip(image * (1.0 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
+
+
+def show_heatmaps_on_crops(crops, heatmaps, *, keypoints=None, titles=None, ncols: int = 4,
+                           size: float = 2.2):
+    """A grid of crops (``[N, H, W, 3]`` uint8) with their merged heatmaps overlaid and, when
+    given, keypoints ``[N, K, 2]`` in crop pixels (NaN to hide one). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    n = len(crops)
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    h, w = np.asarray(crops[0]).shape[:2]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * h / w + 0.3),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(heatmap_overlay(crops[i], heatmaps[i]))
+        if keypoints is not None:
+            kp = np.asarray(keypoints[i], dtype=float)
+            ax.scatter(kp[:, 0], kp[:, 1], s=8, c="cyan", marker="+", linewidths=0.8)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def show_keypoint_heatmaps(crop, heatmaps, *, names=None, ncols: int = 6, size: float = 1.6):
+    """One panel per keypoint: the crop with that keypoint's heatmap overlaid. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    from course_lib.coco import KEYPOINT_NAMES
+
+    maps = heatmaps.detach().cpu().numpy() if hasattr(heatmaps, "detach") else np.asarray(heatmaps)
+    names = names or KEYPOINT_NAMES
+    k = maps.shape[0]
+    nrows = (k + ncols - 1) // ncols
+    h, w = np.asarray(crop).shape[:2]
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * h / w + 0.3),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if i < k:
+            ax.imshow(heatmap_overlay(crop, maps[i], alpha=0.7))
+            ax.set_title(names[i], fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+# The heatmap widget of 02_gaussian_heatmaps: a keypoint in a 64 x 64 px patch of the input.
+HEATMAP_WIDGET_FIELD = 64  # input pixels shown
+HEATMAP_WIDGET_STRIDES = (1, 2, 4, 8)
+
+
+def render_heatmap_widget_state(sigma: float, stride: int, x: float, y: float, *,
+                                mode: str = "msra", field: int = HEATMAP_WIDGET_FIELD) -> dict:
+    """What the heatmap widget shows, as arrays (pure: the widget only draws this).
+
+    A keypoint at input pixel ``(x, y)`` in a ``field x field`` input patch, encoded on the
+    heatmap of ``stride`` (``field / stride`` pixels a side, ``x_hm = x / stride``) with
+    ``sigma`` in heatmap pixels. Returns ``heatmap`` ``[h, w]``, ``keypoint_hm``, ``argmax_hm``
+    (first maximum, row-major), ``decoded`` (the argmax back in input pixels, ``* stride``),
+    ``error_xy`` and ``error`` (Euclidean, input pixels), ``weight`` and the arguments.
+    """
+    from course_lib.heatmaps import encode
+
+    stride = int(stride)
+    if stride <= 0 or field % stride:
+        raise ValueError(f"stride: expected a positive divisor of {field}, got {stride}")
+    size = field // stride
+    kp_hm = np.array([x / stride, y / stride], dtype=np.float64)
+    maps, weights = encode(kp_hm[None], np.array([2]), heatmap_size=(size, size),
+                           sigma=float(sigma), mode=mode)
+    heatmap = maps[0]
+    flat = int(heatmap.argmax())
+    argmax_hm = np.array([flat % size, flat // size], dtype=np.float64)
+    decoded = argmax_hm * stride
+    error_xy = decoded - np.array([x, y], dtype=np.float64)
+    return {
+        "heatmap": heatmap, "keypoint_hm": kp_hm, "argmax_hm": argmax_hm, "decoded": decoded,
+        "error_xy": error_xy, "error": float(np.hypot(*error_xy)), "weight": float(weights[0]),
+        "sigma": float(sigma), "stride": stride, "x": float(x), "y": float(y), "mode": mode,
+        "field": field,
+    }
+
+
+def draw_heatmap_widget_state(state: dict, *, figsize=(9.0, 3.8)):
+    """Draw :func:`render_heatmap_widget_state`'s result: the heatmap on the input's pixel grid
+    (true keypoint +, argmax x) and the row through the keypoint. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    hm, s = state["heatmap"], state["stride"]
+    size = hm.shape[1]
+    x, y = state["x"], state["y"]
+    fig, (ax0, ax1) = plt.subplots(1, 2, figsize=figsize, gridspec_kw={"width_ratios": [1, 1.4]})
+    # heatmap pixel i covers input [(i - 0.5) s, (i + 0.5) s)
+    extent = (-0.5 * s, (size - 0.5) * s, (size - 0.5) * s, -0.5 * s)
+    ax0.imshow(hm, cmap=HEATMAP_CMAP, vmin=0, vmax=1, extent=extent, interpolation="nearest")
+    ax0.plot(x, y, "+", color="cyan", ms=14, mew=2, label="keypoint")
+    ax0.plot(*state["decoded"], "x", color="lime", ms=10, mew=2, label="argmax")
+    half = 6 * state["sigma"] * s + s
+    ax0.set_xlim(x - half, x + half)
+    ax0.set_ylim(y + half, y - half)
+    ax0.set_xlabel("x (input pixels)")
+    ax0.set_ylabel("y (input pixels)")
+    ax0.legend(loc="lower right", fontsize=7)
+    ax0.set_title(f"{size}x{size} heatmap, stride {s}, sigma {state['sigma']:.2f}", fontsize=9)
+    row = int(state["argmax_hm"][1])
+    centres = np.arange(size) * s
+    ax1.stem(centres, hm[row], basefmt=" ", linefmt="C0-", markerfmt="C0o")
+    fine = np.linspace(centres[0], centres[-1], 600)
+    ax1.plot(fine, np.exp(-((fine - x) / s) ** 2 / (2 * state["sigma"] ** 2)), "k--", lw=0.8,
+             label="Gaussian at the true x")
+    ax1.axvline(x, color="cyan", lw=1.5, label="true x")
+    ax1.axvline(state["decoded"][0], color="lime", lw=1.5, ls=":", label="argmax x")
+    ax1.set_xlim(x - half, x + half)
+    ax1.set_ylim(0, 1.08)
+    ax1.set_xlabel("x (input pixels)")
+    ax1.legend(loc="upper right", fontsize=7)
+    ex, ey = state["error_xy"]
+    ax1.set_title(f"argmax error {state['error']:.2f} px  (dx {ex:+.2f}, dy {ey:+.2f}; "
+                  f"at most {s / 2:g} per axis)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def heatmap_widget(*, sigma: float = 2.0, stride: int = 4, x: float = 30.3, y: float = 33.6,
+                   mode: str = "msra"):
+    """Interactive Gaussian target (02_gaussian_heatmaps): sliders for sigma (first, a
+    FloatSlider), the stride (heatmap resolution), the keypoint's x and y (sub-pixel), and the
+    encoding mode. Each change redraws the heatmap with the argmax quantization error.
+
+    Returns an ``ipywidgets.VBox``; ``widget.state()`` is the last rendered state (the dict of
+    :func:`render_heatmap_widget_state`) and ``widget.controls`` maps names to sliders, so tests
+    can drive it without a browser.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    layout = widgets.Layout(width="320px")
+    style = {"description_width": "70px"}
+    controls = {
+        "sigma": widgets.FloatSlider(value=sigma, min=0.5, max=4.0, step=0.25, description="sigma",
+                                     continuous_update=False, layout=layout, style=style),
+        "stride": widgets.SelectionSlider(options=list(HEATMAP_WIDGET_STRIDES), value=stride,
+                                          description="stride", continuous_update=False,
+                                          layout=layout, style=style),
+        "x": widgets.FloatSlider(value=x, min=20.0, max=44.0, step=0.1, description="x (px)",
+                                 continuous_update=False, layout=layout, style=style),
+        "y": widgets.FloatSlider(value=y, min=20.0, max=44.0, step=0.1, description="y (px)",
+                                 continuous_update=False, layout=layout, style=style),
+        "mode": widgets.ToggleButtons(options=["msra", "unbiased", "udp"], value=mode,
+                                      description="mode", style={"button_width": "80px"}),
+    }
+    out = widgets.Output(layout=widgets.Layout(width="920px", height="400px"))
+    last: dict = {}
+
+    def redraw(_change=None):
+        state = render_heatmap_widget_state(controls["sigma"].value, controls["stride"].value,
+                                            controls["x"].value, controls["y"].value,
+                                            mode=controls["mode"].value)
+        last.clear()
+        last.update(state)
+        out.clear_output(wait=True)
+        with out:
+            fig = draw_heatmap_widget_state(state)
+            plt.show()
+            plt.close(fig)
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    box = widgets.VBox([
+        widgets.HBox([widgets.VBox([controls["sigma"], controls["stride"]]),
+                      widgets.VBox([controls["x"], controls["y"]])]),
+        controls["mode"], out,
+    ])
+    box.controls = controls
+    box.state = lambda: dict(last)
+    redraw()
+    return box
+
 # ---------------------------------------------------------------------------------------------
 # Decoders: the decoder widget (06_decoding_dark.ipynb)
 # ---------------------------------------------------------------------------------------------

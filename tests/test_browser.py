@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts" / "browser"
-FIXTURE = REPO / "tests" / "data" / "widget_fixture.ipynb"
+FIXTURE = REPO / "tests" / "fixtures" / "widget_fixture.ipynb"
 NOTEBOOKS = {
     "fixture": FIXTURE,
     "02": REPO / "notebooks" / "02_gaussian_heatmaps.ipynb",
@@ -332,7 +332,7 @@ JS_OPEN = """async (path) => {
 JS_CLOSE = """async () => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   if (!w || !w.sessionContext) return;
-  try { await w.sessionContext.shutdown(); } catch (e) {}
+  w.sessionContext.shutdown().catch(() => {});  // the server finishes it; no need to wait
   w.context.model.dirty = false;
   w.close();
 }"""
@@ -353,7 +353,12 @@ def _run_all(page) -> None:
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu [data-command='runmenu:run-all']").click()
     # Run All queues every cell at once: wait for that, then for the queue to drain
-    _wait(page, f"() => ({JS_PROMPTS})().some(c => c.prompt.includes('*'))", 30, "Run All to start")
+    started = f"""() => {{
+      const cells = ({JS_PROMPTS})();
+      return cells.some(c => c.prompt.includes('*'))
+        || cells.every(c => c.empty || /\\d/.test(c.prompt));
+    }}"""
+    _wait(page, started, 30, "Run All to start")
     _wait(
         page,
         f"() => !({JS_PROMPTS})().some(c => c.prompt.includes('*')) && ({JS_KERNEL_IDLE})()",
@@ -391,9 +396,9 @@ def _wait_redraw(page, cell, before: str, what: str) -> str:
         page.wait_for_timeout(250)
         now = _figure_signature(page, cell)
         if now != before and page.evaluate(JS_KERNEL_IDLE):
-            # settle: the same figure for 1 s with an idle kernel (no redraw still on its way)
+            # settle: the same figure for 0.6 s with an idle kernel (no redraw still on its way)
             while time.monotonic() < deadline:
-                page.wait_for_timeout(1000)
+                page.wait_for_timeout(600)
                 later = _figure_signature(page, cell)
                 if later == now and page.evaluate(JS_KERNEL_IDLE):
                     return now

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
-FIXTURE = HERE / "data" / "widget_fixture.ipynb"
+FIXTURE = HERE / "fixtures" / "widget_fixture.ipynb"
 
 sys.path.insert(0, str(HERE))
 import build_html  # noqa: E402

@@ -73,6 +73,7 @@ def test_area_category_limits():
     (lambda d: d["annotations"][0]["keypoints"].pop(), r"annotation #0 \(id 1\): keypoints has 50 values, expected 51"),
     (lambda d: d["annotations"][1].update(image_id=7), r"annotation #1 \(id 2\): image_id 7 is not in images"),
     (lambda d: d["annotations"][0]["keypoints"].__setitem__(27, "12"), r"annotation #0 \(id 1\): keypoints\[27\] \(left_wrist x\) is not a number: '12'"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(0, float("nan")), r"keypoints\[0\] \(nose x\) is not a number: nan"),
     (lambda d: d["annotations"][0].update(area="big"), r"annotation #0 \(id 1\): area must be a number"),
     (lambda d: d["annotations"][0]["keypoints"].__setitem__(2, 3), r"visibility of nose is 3, expected 0, 1 or 2"),
     (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), r"bbox must be 4 numbers"),

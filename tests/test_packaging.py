@@ -15,7 +15,7 @@ from notebook_hygiene import problems  # noqa: E402
 
 # conda names differ from pip names for a few packages
 CONDA_TO_PIP = {"pytorch": "torch", "opencv": "opencv-python-headless"}
-NOT_PACKAGES = {"python", "pip", "gxx_linux-64"}
+NOT_PACKAGES = {"python", "pip", "gxx-linux-64"}  # toolchain, not Python packages
 
 
 def _name(requirement: str) -> str:
@@ -33,7 +33,8 @@ def pyproject_packages() -> set[str]:
 
 def environment_packages() -> set[str]:
     names = set()
-    for line in (ROOT / "environment.yml").read_text().splitlines():
+    text = (ROOT / "environment.yml").read_text()
+    for line in text.split("\ndependencies:", 1)[1].splitlines():  # skip name and channels
         m = re.match(r"^\s*-\s+([A-Za-z0-9_.\-]+)", line)
         if m and not line.strip().endswith(":"):
             names.add(_name(m.group(1)))

@@ -51,7 +51,7 @@ def test_exercises_are_found_with_their_check_cells():
     assert [e.languages for e in found] == [("python",), ("cpp",), ("python",)]
     assert [e.target for e in found] == ["add", "twice", ""]
     assert found[0].title == "add two numbers"
-    assert found[0].asks == "Write `add(a, b)`, the sum of `a` and `b`."
+    assert found[0].asks == "Write `add(a, b)`, the sum of `a` and `b`. Expected: `add(1, 2) == 3`."
     assert found[2].title == "nbgrader cell"
 
 

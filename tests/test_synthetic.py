@@ -40,9 +40,10 @@ def test_same_seed_gives_identical_bytes_and_other_seed_differs(generated, tmp_p
     assert len(differing) == len(first)  # every image, both JSON files and the manifest
 
 
-def test_parallel_workers_give_the_same_bytes():
-    spec = synthetic.SyntheticSpec(seed=3, num_train_images=64, num_val_images=0,
-                                   image_size=(64, 48))
+def test_parallel_workers_give_the_same_bytes(monkeypatch):
+    monkeypatch.setattr(synthetic, "_MIN_PARALLEL", 2)
+    spec = synthetic.SyntheticSpec(seed=3, num_train_images=8, num_val_images=0,
+                                   image_size=(96, 80))
     one, h1 = synthetic.generate_split(Path("unused"), "train", spec, progress=False,
                                        write_images=False, workers=1)
     two, h2 = synthetic.generate_split(Path("unused"), "train", spec, progress=False,
@@ -143,7 +144,7 @@ def test_pose_respects_joint_limits_and_sides():
 
 def test_keypoints_lie_on_the_drawn_figure():
     rng = np.random.default_rng(0)
-    pose = synthetic._translate(synthetic.sample_pose(rng, 150.0), np.array([100.0, 90.0]))
+    pose = synthetic.translate_pose(synthetic.sample_pose(rng, 150.0), np.array([100.0, 90.0]))
     labels = np.zeros((200, 200), np.uint8)
     synthetic.draw_shapes(None, synthetic.figure_shapes(pose, rng), labels=labels, label=1)
     xi = np.round(pose.keypoints).astype(int)
