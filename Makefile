@@ -32,7 +32,9 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	$(PY) -m pip install -e ".[dev]"
+	COURSE_BUILD_EXT=0 $(PY) -m pip install -e ".[dev]"
+	@# build the C++ decoder once now (cppimport); without a compiler the course falls back to numpy
+	$(PY) -c "from course_lib import native; print('C++ decoder:', 'ready' if native.available() else 'unavailable, numpy fallback')"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 	@touch $(STAMP)
 

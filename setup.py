@@ -5,8 +5,12 @@ see ``course_lib/native.py``) ahead of time into the module ``course_lib.dark_de
 installed or read-only copy of the course never needs a compiler at run time. The extension is
 optional: without a working compiler the install still succeeds and ``course_lib.native``
 reports that the C++ decoder is unavailable (decoding then runs in numpy).
+
+``COURSE_BUILD_EXT=0`` skips the extension: the Makefile's editable install sets it, because in a
+checkout cppimport builds the same source on first use (``course_lib/native.py``).
 """
 
+import os
 import sys
 
 from setuptools import setup
@@ -39,5 +43,8 @@ else:
         )
     ]
     cmdclass = {"build_ext": BuildExt}
+
+if os.environ.get("COURSE_BUILD_EXT", "1") == "0":
+    ext_modules = []
 
 setup(ext_modules=ext_modules, cmdclass=cmdclass)

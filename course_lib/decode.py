@@ -399,10 +399,10 @@ def _native_module():
     except Exception as exc:  # ImportError, or a build failure inside the import
         return None, f"importing course_lib.native failed: {type(exc).__name__}: {exc}"
     try:
-        ok = bool(native.available())
+        reason = native.unavailable_reason()  # silent: the one warning below says it
     except Exception as exc:
-        return None, f"course_lib.native.available() raised {type(exc).__name__}: {exc}"
-    return (native, "") if ok else (None, "course_lib.native.available() is False")
+        return None, f"course_lib.native.unavailable_reason() raised {type(exc).__name__}: {exc}"
+    return (None, reason) if reason else (native, "")
 
 
 # ---------------------------------------------------------------------------------------------

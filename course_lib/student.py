@@ -68,12 +68,11 @@ GUIDE_END = "<!-- exercise-list:end -->"
 STUDENT_README = """\
 # Student edition
 
-These notebooks are the course's notebooks with the exercise solutions taken out: each exercise
-cell raises `NotImplementedError` (or, for C++, stops the compiler with an `#error` line) until
-you write your solution between `# YOUR CODE HERE` and the end of the stub. The check cell
-below each exercise tells you what is right, what is wrong and by how much; the markdown above
-it says what to write and which values to expect. Stuck? Open "Reveal the solution" under the
-check cell, but try first.
+These are the course's notebooks with the exercise solutions taken out. In each exercise cell,
+replace the stub (`# YOUR CODE HERE` and the `raise NotImplementedError(...)` line below it, or
+in C++ the `#error` line) with your solution. The markdown above an exercise says what to write
+and which values to expect; the check cell below it tells you what is right, what is wrong and
+by how much. Stuck? Open "Reveal the solution" under the check cell, but try first.
 
 This folder is generated from `notebooks/` by `make student`: do not edit it by hand.
 """
@@ -101,7 +100,7 @@ class Exercise:
     languages: tuple[str, ...]  # languages of the solution regions ("python", "cpp")
     target: str  # the function the learner completes ("" when none could be found)
     title: str  # the heading of the markdown above the exercise
-    asks: str  # the first sentence of that markdown's text
+    asks: str  # the first sentences of that markdown's text (about 100 characters or more)
 
 
 # ------------------------------------------------------------------------------------- cells

@@ -205,25 +205,37 @@ inline float sign_of_difference(float a, float b) {
 
 // DARK step for one map with integer argmax (x, y), 2 <= x <= W-3, 2 <= y <= H-3, and maximum
 // `peak` (> 0). Returns false when the rules say "do not refine"; otherwise writes the clipped
-// Taylor step into (sx, sy). `g` is the 1-D blur kernel.
+// Taylor step into (sx, sy). `g` is the 1-D blur kernel of radius r; KR = r when it is known at
+// compile time (the default kernel 11: the loops unroll), or 0 (r read from g).
+template <int KR>
 bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std::vector<double>& g,
                double* sx, double* sy) {
-    const int r = static_cast<int>(g.size()) / 2;
+    const int r = KR > 0 ? KR : static_cast<int>(g.size()) / 2;
     const int R = r + 2, S = 2 * R + 1;  // the window: rows y-R..y+R, columns x-R..x+R
-    // 1. Copy the window, zeros outside the map (the zero padding of the modulation).
-    thread_local std::vector<double> win, rows5;
-    win.assign(static_cast<size_t>(S) * S, 0.0);
-    rows5.resize(static_cast<size_t>(S) * 5);
-    const int xa = std::max(0, x - R), xb = std::min(W - 1, x + R);
-    for (int yy = std::max(0, y - R); yy <= std::min(H - 1, y + R); ++yy) {
-        const float* src = h + static_cast<int64_t>(yy) * W;
-        double* dst = win.data() + static_cast<size_t>(yy - y + R) * S + (xa - x + R);
-        for (int xx = xa; xx <= xb; ++xx) *dst++ = src[xx];
+    // 1. The window's rows: read in place when the window lies inside the map, otherwise copied
+    //    into a zero-filled buffer (the zero padding of the modulation).
+    thread_local std::vector<float> win;
+    thread_local std::vector<double> hblur;
+    hblur.resize(static_cast<size_t>(S) * 5);
+    const float* base;
+    int64_t stride;
+    if (x - R >= 0 && x + R < W && y - R >= 0 && y + R < H) {
+        base = h + static_cast<int64_t>(y - R) * W + (x - R);
+        stride = W;
+    } else {
+        win.assign(static_cast<size_t>(S) * S, 0.0f);
+        const int xa = std::max(0, x - R), xb = std::min(W - 1, x + R);
+        for (int yy = std::max(0, y - R); yy <= std::min(H - 1, y + R); ++yy)
+            std::copy(h + static_cast<int64_t>(yy) * W + xa, h + static_cast<int64_t>(yy) * W + xb + 1,
+                      win.data() + static_cast<size_t>(yy - y + R) * S + (xa - x + R));
+        base = win.data();
+        stride = S;
     }
-    // 2. Horizontal blur of every window row at the 5 columns x-2..x+2.
+    // 2. Horizontal blur of every window row at the 5 columns x-2..x+2 (five independent sums:
+    //    the CPU overlaps them).
     const double* gk = g.data();
     for (int row = 0; row < S; ++row) {
-        const double* w = win.data() + static_cast<size_t>(row) * S;
+        const float* w = base + row * stride;
         double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
         for (int t = 0; t <= 2 * r; ++t) {
             const double gt = gk[t];
@@ -233,7 +245,7 @@ bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std
             a3 += gt * w[t + 3];
             a4 += gt * w[t + 4];
         }
-        double* o = rows5.data() + static_cast<size_t>(row) * 5;
+        double* o = hblur.data() + static_cast<size_t>(row) * 5;
         o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4;
     }
     // 3. Vertical blur: the blurred 5x5 patch P[2 + dy][2 + dx] around the argmax.
@@ -243,7 +255,7 @@ bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std
         double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
         for (int t = 0; t <= 2 * r; ++t) {
             const double gt = gk[t];
-            const double* o = rows5.data() + static_cast<size_t>(i + t) * 5;
+            const double* o = hblur.data() + static_cast<size_t>(i + t) * 5;
             a0 += gt * o[0];
             a1 += gt * o[1];
             a2 += gt * o[2];
@@ -290,7 +302,10 @@ void decode_one(const float* h, int H, int W, Method method, const std::vector<d
         if (y >= 1 && y <= H - 2) fy += 0.25f * sign_of_difference(row[x + W], row[x - W]);
     } else if (method == DARK) {
         double sx, sy;
-        if (x >= 2 && x <= W - 3 && y >= 2 && y <= H - 3 && dark_step(h, H, W, x, y, peak, g, &sx, &sy)) {
+        const bool interior = x >= 2 && x <= W - 3 && y >= 2 && y <= H - 3;
+        const bool refined = interior && (g.size() == 11 ? dark_step<5>(h, H, W, x, y, peak, g, &sx, &sy)
+                                                         : dark_step<0>(h, H, W, x, y, peak, g, &sx, &sy));
+        if (refined) {
             fx = static_cast<float>(x + sx);
             fy = static_cast<float>(y + sy);
         }

@@ -2,8 +2,8 @@
 
 Usage: python tests/build_html.py SRC_DIR OUT_DIR [--profile smoke] [--timeout 600] [--force]
 
-Each ``SRC_DIR/*.ipynb`` is executed top to bottom (nbclient, in the notebook's own folder, in
-the ``smoke`` profile unless told otherwise) and exported with nbconvert's ``lab`` template to
+Each ``SRC_DIR/*.ipynb`` is executed top to bottom (nbclient, in a scratch folder so nothing is
+written beside the notebooks, in the ``smoke`` profile unless told otherwise) and exported with nbconvert's ``lab`` template to
 ``OUT_DIR/<name>.html``, figures embedded as data URIs. ``OUT_DIR/index.html`` lists the
 notebooks with their titles. Widgets need a kernel to be interactive, so each widget is replaced
 by a static snapshot of its last render, read from the saved widget state: the images and text
@@ -204,8 +204,8 @@ CSS = """
 # --- execution and export ------------------------------------------------------------------------
 
 
-def execute(nb, nb_dir: Path, kernel_env: dict, timeout: int) -> tuple[object, str | None]:
-    """Run ``nb`` in its folder; return it (executed as far as it got) and an error or None."""
+def execute(nb, cwd: Path, kernel_env: dict, timeout: int) -> tuple[object, str | None]:
+    """Run ``nb`` in ``cwd``; return it (executed as far as it got) and an error or None."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -213,7 +213,7 @@ def execute(nb, nb_dir: Path, kernel_env: dict, timeout: int) -> tuple[object, s
         nb,
         timeout=timeout,
         kernel_name="python3",
-        resources={"metadata": {"path": str(nb_dir)}},
+        resources={"metadata": {"path": str(cwd)}},
         store_widget_state=True,
         record_timing=False,
     )
@@ -281,6 +281,7 @@ def build(src_dir: Path, out_dir: Path, *, profile: str = "smoke", timeout: int 
     kernel_env.setdefault("PYTHONPATH", str(REPO))
 
     entries = []
+    scratch = tempfile.TemporaryDirectory(prefix="course-html-")
     bar = tqdm(notebooks, desc="html", unit="notebook")
     for nb_path in bar:
         bar.set_postfix_str(nb_path.name)
@@ -295,7 +296,7 @@ def build(src_dir: Path, out_dir: Path, *, profile: str = "smoke", timeout: int 
             entries.append(entry)
             continue
         start = time.perf_counter()
-        nb, error = execute(nb, nb_path.parent.resolve(), kernel_env, timeout)
+        nb, error = execute(nb, Path(scratch.name), kernel_env, timeout)
         entry["seconds"] = round(time.perf_counter() - start, 1)
         write_atomic(out_dir / html_name, export_html(nb, title))
         if error is None:
@@ -308,6 +309,7 @@ def build(src_dir: Path, out_dir: Path, *, profile: str = "smoke", timeout: int 
         entries.append(entry)
         write_atomic(stamps_path, json.dumps(stamps, indent=1, sort_keys=True))
     bar.close()
+    scratch.cleanup()
     write_index(out_dir, entries, profile)
     return entries
 

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
+import course_lib
 from course_lib import decode as D
 from course_lib.coco import FLIP_PAIRS, flip_index
 
@@ -106,8 +107,9 @@ def test_numpy_equals_torch(method):
 
 def test_cpp_backend_falls_back_with_one_warning(monkeypatch):
     fake = types.ModuleType("course_lib.native")
-    fake.available = lambda: False
+    fake.unavailable_reason = lambda: "no C++ compiler (simulated)"
     monkeypatch.setitem(sys.modules, "course_lib.native", fake)
+    monkeypatch.setattr(course_lib, "native", fake, raising=False)
     D._warn_native_missing.cache_clear()
     maps = mixed_maps(n=2)
     with pytest.warns(RuntimeWarning, match="falling back to the numpy backend"):

@@ -315,3 +315,34 @@ def test_four_processes_import_a_clean_build_at_once(tmp_path):
         assert p.returncode == 0, err[-3000:]
         assert out.startswith("ok " + str(tmp_path))
     assert len(list(tmp_path.glob("dark_decoder*.so"))) == 1
+
+
+def test_read_only_copy_imports_the_prebuilt_module(tmp_path):
+    """An installed or read-only copy never compiles: it imports course_lib.dark_decoder (the
+    module ``pip install .`` builds; here the cppimport build stands in for it)."""
+    ext = native.load_extension()
+    copy = tmp_path / "site"
+    shutil.copytree(ROOT / "course_lib", copy / "course_lib",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    shutil.copy(ext.__file__, copy / "course_lib" / Path(ext.__file__).name)
+    (copy / "cpp").mkdir()
+    shutil.copy(native.source_path(), copy / "cpp" / "dark_decoder.cpp")
+    (copy / "cpp").chmod(0o555)  # read-only source folder: cppimport could not even lock it
+    # (root may write anyway; with no compiler either way must end at the prebuilt module)
+    code = textwrap.dedent("""
+        import numpy as np
+        from course_lib import native
+        m = native.load_extension()
+        print(m.__name__)
+        c, s = native.decode(np.ones((1, 1, 8, 8), np.float32), "dark")
+        assert c.tolist() == [[[0.0, 0.0]]]
+        """)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(copy), CXX="/nonexistent/c++")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             env=env, cwd=str(tmp_path), timeout=120)
+    finally:
+        (copy / "cpp").chmod(0o755)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "course_lib.dark_decoder"
+    assert not list((copy / "cpp").glob("*.so"))  # nothing was compiled
