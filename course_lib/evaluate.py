@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 import os
 from pathlib import Path
 from typing import Any
@@ -295,7 +296,11 @@ def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
         a for a in gt["annotations"]
         if a.get("image_id") in image_index and a.get("category_id") in cat_index
     ]  # fmt: skip
-    ids = [a.get("id") for a in anns]
+    for a in anns:
+        for key in ("id", "keypoints", "bbox", "area"):
+            if key not in a:
+                raise ValueError(f"gt: annotation {a.get('id', '(no id)')!r} has no {key!r}")
+    ids = [a["id"] for a in anns]
     if len(set(ids)) != len(ids):
         seen, dup = set(), None
         for i in ids:
@@ -304,10 +309,6 @@ def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
                 break
             seen.add(i)
         raise ValueError(f"gt: annotation id {dup!r} appears more than once (ids must be unique)")
-    for a in anns:
-        for key in ("keypoints", "bbox", "area"):
-            if key not in a:
-                raise ValueError(f"gt: annotation id {a.get('id')!r} has no {key!r}")
     kp = _keypoint_array("gt['annotations']", [a["keypoints"] for a in anns], 3 * NUM_KEYPOINTS)
     kp = kp.reshape(-1, NUM_KEYPOINTS, 3)
     if not np.all(np.isfinite(kp)):
@@ -317,14 +318,18 @@ def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
     iscrowd = [a.get("iscrowd", 0) for a in anns]
     crowd = np.asarray([int(c) != 0 for c in iscrowd], dtype=bool)
     num_kp = [a.get("num_keypoints") for a in anns]
-    no_kp = np.asarray(
-        [(n == 0) if n is not None else not np.any(k[:, 2] > 0) for n, k in zip(num_kp, kp)],
-        dtype=bool,
-    )
+    no_kp = np.asarray([n == 0 for n in num_kp], dtype=bool)
+    missing = np.asarray([n is None for n in num_kp], dtype=bool)
+    if missing.any():  # no num_keypoints: count the labelled keypoints instead
+        no_kp[missing] = ~np.any(kp[missing, :, 2] > 0, axis=1)
     ignore = np.asarray([bool(c) for c in iscrowd], dtype=bool) | no_kp
     visible = kp[:, :, 2] > 0
     no_label = ~visible.any(axis=1)  # OKS then uses all keypoints and the enlarged box
     counted = visible | no_label[:, None]
+    xy_counted = np.where(counted[:, :, None], kp[:, :, :2], np.nan)
+    with np.errstate(all="ignore"):
+        lo = np.nanmin(xy_counted, axis=1) if len(kp) else np.zeros((0, 2))
+        hi = np.nanmax(xy_counted, axis=1) if len(kp) else np.zeros((0, 2))
     count_order = np.argsort(~counted, axis=1, kind="stable")  # counted keypoints first, in order
     return {
         "n_count": counted.sum(axis=1),
@@ -332,9 +337,10 @@ def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
         "x_sorted": np.take_along_axis(kp[:, :, 0], count_order, axis=1),
         "y_sorted": np.take_along_axis(kp[:, :, 1], count_order, axis=1),
         "no_label": no_label,
+        "lo": lo,  # box of the counted keypoints (for skipping far-apart pairs)
+        "hi": hi,
         "image": np.asarray([image_index[a["image_id"]] for a in anns], dtype=np.int64),
         "category": np.asarray([cat_index[a["category_id"]] for a in anns], dtype=np.int64),
-        "xy": np.ascontiguousarray(kp[:, :, :2]),
         "bbox": bbox,
         "area": area,
         "crowd": crowd,
@@ -344,17 +350,21 @@ def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
 
 def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
     n = len(results)
-    for i, r in enumerate(results):
-        if not isinstance(r, dict):
-            raise ValueError(f"results[{i}]: expected a dict, got {type(r).__name__}")
+    if not all(map(isinstance, results, itertools.repeat(dict))):
+        i = next(i for i, r in enumerate(results) if not isinstance(r, dict))
+        raise ValueError(f"results[{i}]: expected a dict, got {type(results[i]).__name__}")
     columns = {}
     for key in ("image_id", "category_id", "score", "keypoints"):
         try:
-            columns[key] = [r[key] for r in results]
+            columns[key] = list(map(operator.itemgetter(key), results))
         except KeyError:
             first = next(i for i, r in enumerate(results) if key not in r)
             raise ValueError(f"results[{first}]: missing {key!r}") from None
-    image = np.asarray([image_index.get(i, -1) for i in columns["image_id"]], dtype=np.int64)
+    try:
+        image = np.fromiter(map(image_index.get, columns["image_id"], itertools.repeat(-1)),
+                            dtype=np.int64, count=n)
+    except TypeError:  # an unhashable image_id
+        raise ValueError("results: every 'image_id' must be an image id") from None
     if n and image.min() < 0:
         unknown = sorted({columns["image_id"][i] for i in np.flatnonzero(image < 0)}, key=str)
         raise ValueError(
@@ -371,7 +381,13 @@ def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
     if not np.all(np.isfinite(kp)):
         bad = int(np.flatnonzero(~np.isfinite(kp).all(axis=1))[0])
         raise ValueError(f"results[{bad}]['keypoints']: contains NaN or inf")
-    category = np.asarray([cat_index.get(c, -1) for c in columns["category_id"]], dtype=np.int64)
+    try:
+        category = np.fromiter(map(cat_index.get, columns["category_id"], itertools.repeat(-1)),
+                               dtype=np.int64, count=n)
+    except TypeError:
+        raise ValueError("results: every 'category_id' must be a category id") from None
+    x, y = kp[:, 0::3], kp[:, 1::3]
+    x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
     # the area COCO.loadRes assigns: the branch is chosen by the FIRST result
     first = results[0] if n else {}
     if "bbox" in first and not first["bbox"] == []:
@@ -391,8 +407,7 @@ def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
 
         area = np.asarray([float(mask_utils.area(r["segmentation"])) for r in results])
     else:
-        x, y = kp[:, 0::3], kp[:, 1::3]
-        area = (x.max(axis=1) - x.min(axis=1)) * (y.max(axis=1) - y.min(axis=1))
+        area = (x1 - x0) * (y1 - y0)
     keep = category >= 0  # pycocotools drops results of categories it does not evaluate
     return {
         "image": image[keep],
@@ -400,6 +415,8 @@ def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
         "score": score[keep],
         "xy": np.ascontiguousarray(kp[keep].reshape(-1, NUM_KEYPOINTS, 3)[:, :, :2]),
         "area": area[keep],
+        "lo": np.stack([x0, y0], axis=1)[keep],  # box of the predicted keypoints
+        "hi": np.stack([x1, y1], axis=1)[keep],
         "index": np.flatnonzero(keep),
     }
 
@@ -441,6 +458,26 @@ def _pair_oks(dxy: np.ndarray, g: dict, gi: np.ndarray, variances: np.ndarray) -
         e = (dx**2 + dy**2) / variances[cols] / (g["area"][gj][:, None] + _EPS) / 2
         out[rows] = np.sum(np.exp(-e), axis=1) / n
     return out
+
+
+def _surely_below_half(d_lo: np.ndarray, d_hi: np.ndarray, g: dict, pair_dt: np.ndarray,
+                       pair_gt: np.ndarray, variances: np.ndarray) -> np.ndarray:
+    """Pairs whose OKS is certainly below 0.5, the lowest threshold (a shortcut, not a rule).
+
+    Every labelled keypoint of the ground truth lies in its keypoint box and every predicted one
+    in the detection's, so each distance is at least the gap ``D`` between the two boxes and each
+    term ``exp(-e_k) <= exp(-D² / max(k²) / (area + eps) / 2)``. When that bound is below 0.5
+    (with a safety margin far above rounding), OKS < 0.5 and the pair can never match: its OKS
+    need not be computed. Ground truths without labelled keypoints or with a non-positive area
+    are always computed.
+    """
+    if len(pair_dt) == 0:
+        return np.zeros(0, dtype=bool)
+    gap = np.maximum(0.0, np.maximum(g["lo"][pair_gt] - d_hi[pair_dt],
+                                     d_lo[pair_dt] - g["hi"][pair_gt]))
+    area = g["area"][pair_gt]
+    bound = (gap**2).sum(axis=1) / variances.max() / (area + _EPS) / 2
+    return (bound > np.log(2.0) * (1 + 1e-6)) & ~g["no_label"][pair_gt] & (area > 0)
 
 
 def _match_groups(
@@ -538,12 +575,14 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
     pair_offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(pairs_per_dt) - pairs_per_dt,
                                                       pairs_per_dt)
     pair_gt = g_start[d_group[pair_dt]] + pair_offset
-    pair_oks = np.empty(len(pair_dt))
     variances = (np.asarray(OKS_SIGMAS, dtype=np.float64) * 2) ** 2
+    pair_oks = np.full(len(pair_dt), -1.0)  # -1: OKS below every threshold (never matches)
+    todo = np.flatnonzero(~_surely_below_half(dt["lo"][d_sel], dt["hi"][d_sel], g, pair_dt,
+                                              pair_gt, variances))
     chunk = 1 << 16
-    for s in range(0, len(pair_dt), chunk):
-        sl = slice(s, s + chunk)
-        pair_oks[sl] = _pair_oks(d_xy[pair_dt[sl]], g, pair_gt[sl], variances)
+    for s in range(0, len(todo), chunk):
+        rows = todo[s:s + chunk]
+        pair_oks[rows] = _pair_oks(d_xy[pair_dt[rows]], g, pair_gt[rows], variances)
 
     # greedy matching, per area range; images bucketed by their number of ground truths
     thresholds = IOU_THRESHOLDS
@@ -586,7 +625,9 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
         gt_ignored_by_area[a] = g_ign_by_area[a]
         m = dt_matched[a]
         out_of_range = (d_area < lo) | (d_area > hi)
-        dt_ignored[a] = np.where(m >= 0, g_ign_by_area[a][np.maximum(m, 0)], out_of_range[None, :])
+        hit = m >= 0
+        dt_ignored[a] = np.broadcast_to(out_of_range, m.shape)
+        dt_ignored[a][hit] = g_ign_by_area[a][m[hit]]
 
     # accumulate: precision [T, R, K, A, M] and recall [T, K, A, M], -1 where no ground truth
     num_r = len(RECALL_THRESHOLDS)
@@ -631,9 +672,16 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
             category_ids=cat_ids,
             dt_index=dt["index"][d_sel],
             dt_score=d_score,
-            dt_match=np.where(dt_matched[0] >= 0, g_ann_position[np.maximum(dt_matched[0], 0)], -1),
+            dt_match=_lookup(g_ann_position, dt_matched[0]),
             dt_ignored=dt_ignored[0],
         )
+    return out
+
+
+def _lookup(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` where ``index >= 0``, else -1."""
+    out = np.full(index.shape, -1, dtype=np.int64)
+    out[index >= 0] = values[index[index >= 0]]
     return out
 
 
@@ -689,7 +737,7 @@ def pycocotools_stats(gt: Any, results: Any) -> dict:
     """The same ten stats computed by pycocotools itself (quietly), for comparisons.
 
     ``gt``/``results`` as in :func:`evaluate_keypoints`; the result dicts are copied first
-    (``COCO.loadRes`` writes into them).
+    (``COCO.loadRes`` writes into them); an empty list is evaluated as "no detections".
     """
     import contextlib
     import copy
@@ -704,7 +752,13 @@ def pycocotools_stats(gt: Any, results: Any) -> dict:
         coco_gt = COCO()
         coco_gt.dataset = copy.deepcopy(gt)
         coco_gt.createIndex()
-        coco_dt = coco_gt.loadRes(results)
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:  # loadRes cannot read an empty list: the empty result set, built by hand
+            coco_dt = COCO()
+            coco_dt.dataset = {"images": gt["images"], "annotations": [],
+                               "categories": gt["categories"]}
+            coco_dt.createIndex()
         ev = COCOeval(coco_gt, coco_dt, iouType="keypoints")
         ev.evaluate()
         ev.accumulate()

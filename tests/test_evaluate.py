@@ -369,6 +369,7 @@ def test_return_arrays_equal_pycocotools_eval():
         (lambda g, r: g["annotations"][0]["keypoints"].pop(), "51 numbers"),
         (lambda g, r: (r[0].__setitem__("bbox", [0, 0, 5, 5]), r[1].pop("bbox", None)), "bbox"),
         (lambda g, r: g.pop("categories"), "categories"),
+        (lambda g, r: g["annotations"][0].pop("id"), "has no 'id'"),
     ],
 )
 def test_bad_input_gets_clear_error(mutate, message):
@@ -486,3 +487,65 @@ def test_random_with_bbox_results_equal_to_pycocotools(seed):
 @pytest.mark.parametrize("seed", range(4))
 def test_random_many_people_equal_to_pycocotools(seed):
     same_as_pycocotools(*random_coco(2000 + seed, num_images=8, max_people=20, max_dets=40))
+
+
+# ------------------------------------------------------------------------------------------
+# more input shapes, and the far-pair shortcut
+# ------------------------------------------------------------------------------------------
+
+
+def test_integer_keypoints_and_unsorted_image_ids():
+    gt, results = random_coco(77, num_images=10)
+    gt["images"] = gt["images"][::-1]
+    for a in gt["annotations"]:
+        a["keypoints"] = [int(round(v)) for v in a["keypoints"]]
+    for r in results:
+        r["keypoints"] = [int(round(v)) for v in r["keypoints"]]
+    same_as_pycocotools(gt, results)
+
+
+def test_segmentation_results_take_their_area_from_the_mask():
+    from pycocotools import mask as mask_utils
+
+    m = np.zeros((480, 640), dtype=np.uint8, order="F")
+    m[0:200, 0:100] = 1  # 20000 px: large
+    rle = mask_utils.encode(m)
+    rle["counts"] = rle["counts"].decode()
+    gts = [person(1, 1, area=20000.0, scale=1.5)]
+    fp = det(1, shift=(400, 300), scale=0.3, score=0.95, segmentation=rle)
+    good = det(1, scale=1.5, score=0.5, segmentation=rle)
+    s = same_as_pycocotools(coco(gts), [fp, good])
+    assert s["APl"] < 0.99  # the mask's area puts the small false positive in "large"
+
+
+def test_far_pair_shortcut_never_skips_a_pair_at_or_above_half():
+    from course_lib import evaluate as ev
+
+    gt, results = random_coco(5, num_images=40, max_people=8)
+    out = evaluate_keypoints(gt, results, return_arrays=True)
+    assert out["dt_index"].size
+    skipped = checked = 0
+    for r in results:
+        for a in gt["annotations"]:
+            if a["image_id"] != r["image_id"]:
+                continue
+            g = ev._gt_arrays({**gt, "annotations": [a]}, {a["image_id"]: 0}, {1: 0})
+            d = ev._dt_arrays([r], {r["image_id"]: 0}, {1: 0})
+            zero = np.zeros(1, dtype=np.int64)
+            far = ev._surely_below_half(d["lo"], d["hi"], g, zero, zero,
+                                        (2 * OKS_SIGMAS) ** 2)[0]
+            gk = np.asarray(a["keypoints"], float).reshape(17, 3)
+            value = oks(np.asarray(r["keypoints"]).reshape(17, 3)[:, :2], gk[:, :2], gk[:, 2],
+                        a["area"], bbox=a["bbox"])
+            checked += 1
+            if far:
+                skipped += 1
+                assert value < 0.5
+    assert skipped > 0.3 * checked  # the shortcut does skip most far-apart pairs
+
+
+def test_no_ground_truth_at_all_gives_minus_one():
+    s = same_as_pycocotools(coco([], num_images=2), [det(1), det(2, score=0.3)])
+    assert all(s[n] == -1.0 for n in STAT_NAMES)
+    out = evaluate_keypoints(coco([], num_images=2), [det(1)], return_arrays=True)
+    assert (out["dt_match"] == -1).all()

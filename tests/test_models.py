@@ -34,7 +34,7 @@ def _torchvision_list() -> list[tuple[str, tuple[int, ...]]]:
 
 def test_resnet50_state_dict_matches_torchvision_names_and_shapes_in_order():
     expected = [(n, s) for n, s in _torchvision_list() if not n.startswith("fc.")]
-    assert len(expected) == 320  # 161 parameters + 106 BN buffers + 53 num_batches_tracked
+    assert len(expected) == 318  # 53 convs + 53 x 2 BN parameters + 53 x 3 BN buffers
     ours = [(n, tuple(t.shape)) for n, t in models.ResNetBackbone(50).state_dict().items()]
     assert ours == expected
 
