@@ -233,11 +233,10 @@ def _clip_box(bbox, width, height):
 
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn`` of :func:`make_loader`: a fresh augmentation generator per worker,
-    derived from torch's per-worker seed (itself drawn from the loader's generator), and one
-    OpenCV thread per worker."""
-    import cv2
+    derived from torch's per-worker seed (itself drawn from the loader's generator).
 
-    cv2.setNumThreads(1)
+    It must not touch OpenCV's thread pool: a forked worker that reconfigures the pool it
+    inherited can deadlock (that is why :func:`make_loader` turns OpenCV threading off first)."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
     info = torch.utils.data.get_worker_info()
@@ -259,6 +258,13 @@ def make_loader(dataset, *, batch_size, shuffle, num_workers=0, seed=0, drop_las
         raise ValueError(f"num_workers: expected >= 0, got {num_workers!r}")
     generator = torch.Generator()
     generator.manual_seed(int(seed))
+    if num_workers:
+        # As MMEngine does: no OpenCV thread pool when data loading runs in worker processes.
+        # Forked workers inherit the pool without its threads, and a worker that uses or
+        # reconfigures it can hang (seen in Jupyter kernels). Each worker is one thread anyway.
+        import cv2
+
+        cv2.setNumThreads(0)
     if num_workers == 0 and hasattr(dataset, "rng"):
         dataset.rng = np.random.default_rng([int(seed), 2**16])
     return torch.utils.data.DataLoader(

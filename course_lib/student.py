@@ -405,9 +405,12 @@ def nbgrader_notebook(nb: dict, name: str) -> dict:
                     "schema_version": 3, "solution": role == "answer", "task": False}
             if role == "test":
                 meta["points"] = 1
+                source = cell["source"].rstrip()
+                if source.endswith(")"):  # show no True/False: nbgrader reads it as a score
+                    source += ";"
                 cell["source"] = (
                     'import os\nos.environ["COURSE_STRICT"] = "1"  # a failing check raises\n'
-                    + cell["source"]
+                    + source
                 )
             cell["metadata"]["nbgrader"] = meta
         out["cells"].append(cell)

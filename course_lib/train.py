@@ -15,7 +15,10 @@ One plain loop, readable top to bottom in :func:`train`:
 * Checkpoints written atomically (temporary file + ``os.replace``) as ``latest.pt`` and
   ``best.pt`` (best validation AP): model, optimizer, scheduler and RNG states, config, epoch,
   step, history. ``--resume`` continues bit for bit: the data order depends only on
-  ``(seed, epoch)`` and the position inside the epoch, and every RNG state is restored.
+  ``(seed, epoch)`` and the position inside the epoch, and every RNG state is restored (the
+  augmentation too when the data loads in the training process, ``num_workers=0``; with loader
+  processes, a resume at an epoch boundary is exact, one inside an epoch draws other
+  augmentations for the rest of that epoch).
 * Validation: OKS AP with pycocotools' ``COCOeval`` on the val split, with ground-truth boxes
   (so AP measures the keypoints, not a detector) and DARK (or quarter-offset) decoding.
 * Under ``torchrun`` it trains with DistributedDataParallel (gloo on CPU, nccl on CUDA); each
@@ -48,7 +51,7 @@ from course_lib.models import load_imagenet_weights, pose_resnet
 #: Config keys that must match for a checkpoint to be reused instead of training again.
 CONFIG_KEYS = (
     "profile", "data_source", "depth", "num_keypoints", "input_size", "heatmap_size", "sigma",
-    "encoding", "pretrained", "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps",
+    "encoding", "augment", "pretrained", "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps",
     "warmup_steps", "max_train_minutes", "max_train_steps", "budget_clock", "loss", "seed",
     "decode_method",
 )
@@ -81,7 +84,11 @@ def make_config(profile: course_config.Profile | str | None = None, **overrides:
         "heatmap_size": tuple(prof.heatmap_size),
         "sigma": float(prof.sigma),
         "encoding": "msra",
+        # training augmentation: None = the paper's (course_lib.transforms.AugmentConfig), or a
+        # dict of AugmentConfig fields to change (a short run learns faster with milder ones)
+        "augment": prof.extra.get("augment"),
         "pretrained": bool(prof.pretrained),
+        "pretrained_weights": None,  # a local ImageNet .pth (None: torchvision's URL)
         # from scratch, blocks that start as the identity train faster (module docstring)
         "zero_init_residual": not prof.pretrained,
         "batch_size": prof.batch_size,
@@ -276,9 +283,14 @@ def make_datasets(cfg: dict) -> tuple[Any, Any]:
                 f"(`make data`, or COURSE_PROFILE={cfg['profile']} "
                 f"python data_scripts/make_synthetic_coco.py)"
             )
+        augment = None
+        if train and cfg.get("augment"):
+            from course_lib.transforms import AugmentConfig
+
+            augment = AugmentConfig(**cfg["augment"])
         return TopDownDataset(ann, images, input_size=cfg["input_size"],
                               heatmap_size=cfg["heatmap_size"], sigma=cfg["sigma"], train=train,
-                              encoding=cfg["encoding"])
+                              encoding=cfg["encoding"], augment=augment, seed=cfg["seed"])
 
     return make("train", True), make("val", False)
 
@@ -469,8 +481,10 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
     from ``out_dir/latest.pt``. ``stop_at_step`` interrupts the run after that many steps (as a
     crash would; the schedule is unchanged). ``callback(history)`` is called after every logged
     step and validation (the notebook's live plot). Returns ``(model, history)``; ``history``
-    has ``train`` (step, epoch, time_s, loss, lr) and ``val`` (step, epoch, time_s, COCO stats)
-    lists.
+    has ``train`` (step, epoch, time_s, wall_s, loss, lr) and ``val`` (step, epoch, time_s,
+    wall_s, the 10 COCO stats) lists, ``best_ap`` and ``finished``. ``time_s`` is the training
+    time on the budget's clock (validation and checkpoints included, summed over resumes);
+    ``wall_s`` the wall-clock seconds since this call started.
     """
     rank, local_rank, world = _distributed()
     device = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
@@ -508,6 +522,8 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
         history = ckpt["history"]
         step = int(ckpt["step"])
         set_rng_state(ckpt["rng"])
+        if "dataset" in ckpt["rng"] and hasattr(train_dataset, "rng"):
+            train_dataset.rng.bit_generator.state = ckpt["rng"]["dataset"]
 
     net: nn.Module = model
     if world > 1:
@@ -524,10 +540,13 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
     def checkpoint(epoch: int, is_best: bool) -> None:
         if rank != 0:
             return
+        rng = rng_state()
+        if hasattr(train_dataset, "rng"):  # TopDownDataset's augmentation generator
+            rng["dataset"] = train_dataset.rng.bit_generator.state
         state = {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
             "scheduler": schedule.state_dict(), "scaler": scaler.state_dict(),
-            "rng": rng_state(), "config": dict(cfg), "epoch": epoch, "step": step,
+            "rng": rng, "config": dict(cfg), "epoch": epoch, "step": step,
             "history": history,
         }
         save_checkpoint(state, latest)
@@ -552,14 +571,13 @@ def train(cfg: dict, out_dir: str | os.PathLike, *, train_dataset: Any = None,
         schedule.elapsed_s += clock() - t0  # writing checkpoints counts as training time
 
     def out_of_budget() -> bool:
-        over = budget_s is not None and schedule.elapsed_s >= budget_s
-        if world > 1:  # every process must stop at the same step
+        if world > 1:  # one clock for all processes: same learning rate, same last step
             import torch.distributed as dist
 
-            flag = torch.tensor([float(over)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            over = bool(flag.item())
-        return over
+            elapsed = torch.tensor([schedule.elapsed_s], dtype=torch.float64, device=device)
+            dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
+            schedule.elapsed_s = float(elapsed.item())
+        return budget_s is not None and schedule.elapsed_s >= budget_s
 
     from tqdm.auto import tqdm
 

@@ -170,8 +170,12 @@ def test_loader_batches_and_is_reproducible(coco_fixture):
     assert len(a) == 2 and a[0][1].shape == (4, 3, 64, 48)
     assert all(x[0] == y[0] and torch.equal(x[1], y[1]) for x, y in zip(a, b))
     assert any(x[0] != y[0] or not torch.equal(x[1], y[1]) for x, y in zip(a, c))
+    cv2.setNumThreads(2)
+    cv2.warpAffine(np.zeros((300, 300, 3), np.uint8), np.eye(2, 3), (300, 300))  # pool in use
     w1, w2 = batches(3, 2), batches(3, 2)
     assert all(x[0] == y[0] and torch.equal(x[1], y[1]) for x, y in zip(w1, w2))
+    # forked workers must not inherit OpenCV's thread pool (a worker using it can hang)
+    assert cv2.getNumThreads() == 1
 
 
 def test_errors(coco_fixture, tmp_path):

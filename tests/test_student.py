@@ -188,6 +188,7 @@ def test_nbgrader_source_edition_tags_answer_and_test_cells(src):
                        "schema_version": 3, "solution": True, "task": False}
     assert meta[5]["grade"] and meta[5]["locked"] and meta[5]["points"] == 1
     assert 'os.environ["COURSE_STRICT"] = "1"' in student.cell_source(nb["cells"][5])
+    assert student.cell_source(nb["cells"][8]).endswith("checks.check_fixture_twice(SOURCE);")
     assert "    total = a + b" in student.cell_source(nb["cells"][3])  # solutions kept
     assert "### BEGIN HIDDEN TESTS" in student.cell_source(nb["cells"][5])
     assert meta[1] is None and len(nb["cells"]) == 13

@@ -195,3 +195,20 @@ def test_ground_truth_heatmaps_score_high_through_the_evaluation_path():
     shifted = [dict(r, keypoints=[v + 2.0 if i % 3 == 0 else v
                                   for i, v in enumerate(r["keypoints"])]) for r in results]
     assert T.coco_keypoint_ap(ds.ann_file, shifted)["AP"] < stats["AP"] - 0.1
+
+
+def test_resume_is_bit_identical_with_augmented_smoke_data(tmp_path):
+    """The same with TopDownDataset's random augmentation drawn in the main process."""
+    _smoke_data_or_skip()
+    torch.set_num_threads(1)
+    cfg = T.make_config("smoke", max_train_steps=4, max_train_minutes=None, num_workers=0)
+    weights = []
+    for out, stops in [(tmp_path / "a", [None]), (tmp_path / "b", [2, None])]:
+        for i, stop in enumerate(stops):
+            train_set, _ = T.make_datasets(cfg)
+            model, hist = T.train(cfg, out, train_dataset=train_set, resume=i > 0,
+                                  stop_at_step=stop, progress=False)
+        weights.append(_weights(model))
+        assert hist["finished"] and hist["train"][-1]["step"] == 4
+    for name in weights[0]:
+        assert torch.equal(weights[0][name], weights[1][name]), name
