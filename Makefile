@@ -75,7 +75,7 @@ lint: $(STAMP)
 	$(PY) tests/notebook_hygiene.py notebooks
 
 student: $(STAMP)
-	$(PY) -m course_lib.student notebooks student
+	$(PY) -m course_lib.student notebooks student --guide docs/INSTRUCTOR_GUIDE.md
 
 html: $(STAMP) data-smoke
 	$(TEST_ENV) $(PY) tests/build_html.py notebooks html
