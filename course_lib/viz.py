@@ -373,9 +373,9 @@ def draw_heatmap_widget_state(state: dict, *, figsize=(9.0, 3.8)):
     ax0.imshow(hm, cmap=HEATMAP_CMAP, vmin=0, vmax=1, extent=extent, interpolation="nearest")
     ax0.plot(x, y, "+", color="cyan", ms=14, mew=2, label="keypoint")
     ax0.plot(*state["decoded"], "x", color="lime", ms=10, mew=2, label="argmax")
-    half = 6 * state["sigma"] * s + s
-    ax0.set_xlim(x - half, x + half)
-    ax0.set_ylim(y + half, y - half)
+    # the whole input patch, whatever sigma: moving a slider moves or widens only the blob
+    ax0.set_xlim(extent[0], extent[1])
+    ax0.set_ylim(extent[2], extent[3])
     ax0.set_xlabel("x (input pixels)")
     ax0.set_ylabel("y (input pixels)")
     ax0.legend(loc="lower right", fontsize=7)
@@ -388,7 +388,7 @@ def draw_heatmap_widget_state(state: dict, *, figsize=(9.0, 3.8)):
              label="Gaussian at the true x")
     ax1.axvline(x, color="cyan", lw=1.5, label="true x")
     ax1.axvline(state["decoded"][0], color="lime", lw=1.5, ls=":", label="argmax x")
-    ax1.set_xlim(x - half, x + half)
+    ax1.set_xlim(extent[0], extent[1])
     ax1.set_ylim(0, 1.08)
     ax1.set_xlabel("x (input pixels)")
     ax1.legend(loc="upper right", fontsize=7)
@@ -541,10 +541,10 @@ def decoder_widget(*, heatmap_size: tuple[int, int] = (16, 16), sigma: float = 2
     style = {"description_width": "110px"}
     sx = widgets.FloatSlider(value=w / 2 - 0.3, min=2.0, max=w - 3.0, step=0.05,
                              description="true x (px)", readout_format=".2f",
-                             continuous_update=True, layout=layout, style=style)
+                             continuous_update=False, layout=layout, style=style)
     sy = widgets.FloatSlider(value=h / 2 + 0.2, min=2.0, max=h - 3.0, step=0.05,
                              description="true y (px)", readout_format=".2f",
-                             continuous_update=True, layout=layout, style=style)
+                             continuous_update=False, layout=layout, style=style)
     sn = widgets.FloatSlider(value=0.0, min=0.0, max=0.3, step=0.01, description="noise std",
                              readout_format=".2f", continuous_update=False, layout=layout,
                              style=style)

@@ -64,12 +64,17 @@ def notebook_title(nb) -> str:
     return ""
 
 
+def dependency_files() -> list[Path]:
+    """Files besides the notebook whose change makes every notebook stale: course_lib, this."""
+    return sorted((REPO / "course_lib").glob("*.py")) + [Path(__file__).resolve()]
+
+
 def build_key(nb_path: Path, profile: str) -> str:
     """A digest of everything a notebook's output depends on here: itself, course_lib, profile."""
     h = hashlib.sha256()
     h.update(profile.encode())
     h.update(nb_path.read_bytes())
-    for src in sorted((REPO / "course_lib").glob("*.py")) + [Path(__file__)]:
+    for src in dependency_files():
         h.update(src.name.encode())
         h.update(src.read_bytes())
     return h.hexdigest()
@@ -149,15 +154,15 @@ def widget_snapshot(model_id: str, models: dict, depth: int = 0) -> str:
         style = "flex-direction:row;align-items:center" if row else "flex-direction:column"
         inner = "".join(f"<div class='snapshot-item'>{p}</div>" for p in parts if p)
         return f"<div class='snapshot-box' style='{style}'>{inner}</div>"
-    if "value" in state and name.endswith("Model"):  # sliders, dropdowns, checkboxes, text
+    options = state.get("_options_labels")
+    if "index" in state and options is not None:  # dropdowns, toggle buttons, selection sliders
+        idx = state["index"]
+        picked = idx if isinstance(idx, (list, tuple)) else [idx]
+        value = ", ".join(str(options[i]) for i in picked
+                          if isinstance(i, int) and 0 <= i < len(options))
+        return f"<span class='snapshot-control'>{label}<b>{html.escape(value)}</b></span>"
+    if "value" in state:  # sliders, checkboxes, text boxes
         value = state["value"]
-        options = state.get("_options_labels")
-        if isinstance(value, int) and options and name.endswith("DropdownModel"):
-            value = options[value] if 0 <= value < len(options) else value
-        elif "index" in state and options and state["index"] is not None:
-            idx = state["index"]
-            if isinstance(idx, int) and 0 <= idx < len(options):
-                value = options[idx]
         if isinstance(value, float):
             value = repr(round(value, 6))
         return f"<span class='snapshot-control'>{label}<b>{html.escape(str(value))}</b></span>"

@@ -235,8 +235,11 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(lab):
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as pw:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # a dev dependency: missing means a broken environment, not a skip
+        pytest.fail(f"playwright for Python is not installed ({exc}): pip install -e '.[dev]'")
+    with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
         try:
             yield b

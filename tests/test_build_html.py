@@ -25,12 +25,17 @@ def built(tmp_path_factory):
     src, out = base / "src", base / "out"
     src.mkdir()
     shutil.copy2(FIXTURE, src / FIXTURE.name)
-    entries = build_html.build(src, out, profile="smoke", timeout=120)
-    return src, out, entries
+    # the stamps depend on one file of ours, not on course_lib (which may change meanwhile)
+    dep = base / "dependency.py"
+    dep.write_text("# v1\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build_html, "dependency_files", lambda: [dep])
+        entries = build_html.build(src, out, profile="smoke", timeout=120)
+        yield src, out, entries, dep
 
 
 def test_notebook_executed_into_html(built):
-    src, out, entries = built
+    src, out, entries, _ = built
     assert [(e["name"], e["ok"], e["skipped"]) for e in entries] == [
         ("widget_fixture.ipynb", True, False)
     ]
@@ -44,12 +49,13 @@ def test_notebook_executed_into_html(built):
 
 
 def test_widgets_become_static_snapshots(built):
-    _, out, _ = built
+    _, out, _, _ = built
     page = (out / "widget_fixture.html").read_text()
     snapshots = re.findall(r"<div class=.widget-snapshot.*?</div>\s*</div>", page, flags=re.S)
     assert len(snapshots) == 2, "the slider widget and the tqdm bar"
     slider, bar = snapshots
     assert "sigma" in slider and "<b>2.0</b>" in slider and "data:image/png" in slider
+    assert "colours" in slider and "<b>magma</b>" in slider  # a selection widget's label
     assert "<progress" in bar and "20/20" in bar
     # no widget JavaScript: the page works offline
     assert "application/vnd.jupyter.widget-view+json" not in page
@@ -57,19 +63,25 @@ def test_widgets_become_static_snapshots(built):
 
 
 def test_index_lists_titles(built):
-    _, out, _ = built
+    _, out, _, _ = built
     index = (out / "index.html").read_text()
     assert "<a href='widget_fixture.html'>Widget fixture</a>" in index
     assert "smoke" in index and "(failed" not in index
 
 
 def test_rerun_is_idempotent(built):
-    src, out, _ = built
+    src, out, _, dep = built
     html = out / "widget_fixture.html"
     before = html.stat().st_mtime_ns, html.read_bytes()
     entries = build_html.build(src, out, profile="smoke")
     assert entries[0]["skipped"] and entries[0]["ok"]
     assert (html.stat().st_mtime_ns, html.read_bytes()) == before
+    # another profile, or a changed dependency, makes the notebook stale
+    assert build_html.build_key(src / FIXTURE.name, "cpu") != build_html.build_key(
+        src / FIXTURE.name, "smoke")
+    key = build_html.build_key(src / FIXTURE.name, "smoke")
+    dep.write_text("# v2\n")
+    assert build_html.build_key(src / FIXTURE.name, "smoke") != key
     # a changed notebook is rebuilt
     text = (src / FIXTURE.name).read_text().replace("a static figure", "a changed figure")
     (src / FIXTURE.name).write_text(text)
