@@ -244,6 +244,9 @@ def seed_worker(worker_id: int) -> None:
         info.dataset.rng = np.random.default_rng([seed, worker_id])
 
 
+LOADER_TIMEOUT_S = 300.0  # seconds a batch from a worker may take
+
+
 def make_loader(dataset, *, batch_size, shuffle, num_workers=0, seed=0, drop_last=False):
     """A torch DataLoader with reproducible order and augmentation for a given ``seed``.
 
@@ -272,4 +275,6 @@ def make_loader(dataset, *, batch_size, shuffle, num_workers=0, seed=0, drop_las
         num_workers=int(num_workers), generator=generator, worker_init_fn=seed_worker,
         drop_last=bool(drop_last), persistent_workers=False,
         pin_memory=bool(torch.cuda.is_available()),
+        # a worker that stalls (e.g. killed by the OS) becomes an error instead of a silent hang
+        timeout=LOADER_TIMEOUT_S if num_workers else 0,
     )
