@@ -117,8 +117,8 @@ def _weights(kp, labelled, width, height, sigma, mode):
             inside &= (y + reach >= 0) & (y - reach <= height - 1)
         else:
             r = patch_radius(sigma)
-            mx = np.where(labelled, np.floor(np.nan_to_num(x) + 0.5), 0)
-            my = np.where(labelled, np.floor(np.nan_to_num(y) + 0.5), 0)
+            mx = np.floor(np.where(labelled, x, 0.0) + 0.5)  # unlabelled (maybe NaN) -> 0
+            my = np.floor(np.where(labelled, y, 0.0) + 0.5)
             inside = (mx + r >= 0) & (mx - r <= width - 1) & (my + r >= 0) & (my - r <= height - 1)
     return (labelled & inside).astype(np.float32)
 
@@ -138,66 +138,79 @@ def encode(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra"):
     Returns:
         ``(heatmaps [..., K, H, W] float32, weights [..., K] float32)``; a keypoint with weight 0
         has an all-zero map. Vectorised over every leading axis and keypoint (no Python loop).
+
+    Each map is the outer product of two 1-D Gaussian factors (the Gaussian is separable);
+    ``msra``/``udp`` write only each keypoint's truncated patch into zeros, ``unbiased`` writes
+    every map with one broadcast multiply. The maps are bit-identical to the per-keypoint loop of
+    ``benchmarks/bench_encode.py``.
     """
     kp, labelled, (width, height), sigma = _check_inputs(
         keypoints, visible, heatmap_size, sigma, mode
     )
     weights = _weights(kp, labelled, width, height, sigma, mode)
-    lead = kp.shape[:-1]
     flat = kp.reshape(-1, 2)
-    w_flat = weights.reshape(-1)
-    two_s2 = 2.0 * sigma * sigma
+    kept = np.flatnonzero(weights.reshape(-1) > 0)
     if mode == "unbiased":
-        heatmaps = _encode_unbiased(flat, w_flat, width, height, two_s2)
+        heatmaps = _encode_unbiased(flat, kept, width, height, sigma)
     else:
-        heatmaps = _encode_patch(flat, w_flat, width, height, sigma, two_s2, mode)
-    return heatmaps.reshape(*lead, height, width), weights
+        heatmaps = _encode_patch(flat, kept, width, height, sigma, mode)
+    return heatmaps.reshape(*kp.shape[:-1], height, width), weights
 
 
-def _encode_unbiased(flat, w_flat, width, height, two_s2):
-    # separable: exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2)
+def _gaussian_1d(offsets, sigma):
+    """``exp(-d^2 / (2 sigma^2))`` in float64, rounded once to float32.
+
+    The 2-D Gaussian is separable, ``exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) *
+    exp(-dy^2 / 2s^2)``: a map is the outer product of one 1-D factor per axis. Each factor is
+    computed exactly as MMPose's loop code computes its 1-D kernels, so the float32 products are
+    bit-identical to the per-keypoint loop (``benchmarks/bench_encode.py``).
+    """
+    return np.exp(-(offsets**2) / (2.0 * sigma * sigma)).astype(np.float32)
+
+
+def _encode_unbiased(flat, kept, width, height, sigma):
+    # Dense: every map is the outer product of its two 1-D factors, written straight into the
+    # output by one broadcast multiply (no temporary the size of the output). A dropped
+    # keypoint has all-zero factors, hence an all-zero map.
     m = flat.shape[0]
-    keep = w_flat > 0
     gx = np.zeros((m, width), dtype=np.float32)
     gy = np.zeros((m, height), dtype=np.float32)
-    xs = np.arange(width, dtype=np.float64)
-    ys = np.arange(height, dtype=np.float64)
-    gx[keep] = np.exp(-((xs[None, :] - flat[keep, 0:1]) ** 2) / two_s2)
-    gy[keep] = np.exp(-((ys[None, :] - flat[keep, 1:2]) ** 2) / two_s2)
-    return np.multiply(gy[:, :, None], gx[:, None, :])
+    gx[kept] = _gaussian_1d(np.arange(width, dtype=np.float64) - flat[kept, 0:1], sigma)
+    gy[kept] = _gaussian_1d(np.arange(height, dtype=np.float64) - flat[kept, 1:2], sigma)
+    out = np.empty((m, height, width), dtype=np.float32)
+    return np.multiply(gy[:, :, None], gx[:, None, :], out=out)
 
 
-def _encode_patch(flat, w_flat, width, height, sigma, two_s2, mode):
-    # Scatter one (2r+1)^2 patch per kept keypoint into the flat output: no per-keypoint loop.
-    # Patch pixels that fall outside the map are sent to one spare slot past the end.
+def _encode_patch(flat, kept, width, height, sigma, mode):
+    # Sparse: only the (2r+1)^2 patch of each kept keypoint is written, as the outer product of
+    # two short 1-D factors, through a (2r+1) x (2r+1) window of the output. At a border the
+    # window slides back inside the map (so no write ever leaves its own map) and the factors
+    # are zero where the window leaves the patch (the truncation |offset| <= r).
     m = flat.shape[0]
+    out = np.zeros((m, height, width), dtype=np.float32)  # untouched pages cost nothing
+    if kept.size == 0:
+        return out
     r = patch_radius(sigma)
-    size = 2 * r + 1
-    out = np.zeros(m * height * width + 1, dtype=np.float32)
-    idx = np.flatnonzero(w_flat > 0)
-    if idx.size:
-        pts = flat[idx]
-        mu = np.floor(pts + 0.5).astype(np.int64)  # [M, 2] rounded centres
-        offs = np.arange(-r, r + 1)
-        if mode == "msra":
-            g = np.exp(-(offs.astype(np.float64) ** 2) / two_s2)
-            gx = np.broadcast_to(g, (idx.size, size))
-            gy = gx
-        else:  # udp: sub-pixel centre inside the patch around the rounded centre
-            gx = np.exp(-((offs[None, :] - (pts[:, 0] - mu[:, 0])[:, None]) ** 2) / two_s2)
-            gy = np.exp(-((offs[None, :] - (pts[:, 1] - mu[:, 1])[:, None]) ** 2) / two_s2)
-        # separable, as exp(-(dx^2 + dy^2) / 2s^2) = exp(-dx^2 / 2s^2) * exp(-dy^2 / 2s^2)
-        patch = gy.astype(np.float32)[:, :, None] * gx.astype(np.float32)[:, None, :]
-        cols = mu[:, 0, None] + offs[None, :]  # [M, S]
-        rows = mu[:, 1, None] + offs[None, :]  # [M, S]
-        cols = np.where((cols >= 0) & (cols < width), cols, -1)
-        rows = np.where((rows >= 0) & (rows < height), rows * width, -1)
-        spare = m * height * width
-        base = (idx * (height * width))[:, None, None]
-        target = np.where((rows[:, :, None] >= 0) & (cols[:, None, :] >= 0),
-                          base + rows[:, :, None] + cols[:, None, :], spare)
-        out[target] = patch
-    return out[:-1].reshape(m, height, width)
+    win_w, win_h = min(2 * r + 1, width), min(2 * r + 1, height)
+    pts = flat[kept]
+    centre = np.floor(pts + 0.5).astype(np.int64)  # [M, 2] rounded centres
+    left = np.clip(centre[:, 0] - r, 0, width - win_w)
+    top = np.clip(centre[:, 1] - r, 0, height - win_h)
+    dx = left[:, None] + np.arange(win_w) - centre[:, 0:1]  # [M, win_w] in [-3r, 3r]
+    dy = top[:, None] + np.arange(win_h) - centre[:, 1:2]  # [M, win_h] in [-3r, 3r]
+    if mode == "msra":  # the same Gaussian for every keypoint: look it up, zero past r
+        table = np.zeros(6 * r + 1, dtype=np.float32)
+        table[2 * r:4 * r + 1] = _gaussian_1d(np.arange(-r, r + 1, dtype=np.float64), sigma)
+        gx, gy = table[dx + 3 * r], table[dy + 3 * r]
+    else:  # udp: sub-pixel centre inside the patch around the rounded centre
+        frac = pts - centre
+        gx = np.where(np.abs(dx) <= r, _gaussian_1d(dx - frac[:, 0:1], sigma), 0.0)
+        gy = np.where(np.abs(dy) <= r, _gaussian_1d(dy - frac[:, 1:2], sigma), 0.0)
+    windows = np.lib.stride_tricks.sliding_window_view(
+        out.reshape(m * height, width), (win_h, win_w), writeable=True
+    )
+    windows[kept * height + top, left] = gy[:, :, None] * gx[:, None, :]
+    return out
 
 
 def quantization_error(x, stride: float) -> np.ndarray:

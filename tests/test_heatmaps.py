@@ -130,6 +130,18 @@ def test_vectorised_equals_the_per_keypoint_loop_reference(mode):
 
 
 @pytest.mark.parametrize("mode", ["msra", "unbiased", "udp"])
+@pytest.mark.parametrize("size, sigma", [((13, 13), 2.0), ((5, 4), 2.0), ((40, 7), 1.5),
+                                         ((12, 40), 3.3), ((1, 1), 0.7)])
+def test_vectorised_equals_the_loop_on_maps_smaller_than_or_equal_to_the_patch(mode, size, sigma):
+    # the patch window slides back inside the map at its borders, or covers a whole small map
+    kp, vis = random_batch(np.random.default_rng(3), 8, 17, size)
+    fast = encode(kp, vis, heatmap_size=size, sigma=sigma, mode=mode)
+    slow = loop_encode(kp, vis, heatmap_size=size, sigma=sigma, mode=mode)
+    assert fast[1].sum() > 20
+    assert np.array_equal(fast[0], slow[0]) and np.array_equal(fast[1], slow[1])
+
+
+@pytest.mark.parametrize("mode", ["msra", "unbiased", "udp"])
 def test_matches_the_mmpose_formula_exp_of_squared_distance(mode):
     # MMPose evaluates exp(-(dx^2 + dy^2) / (2 sigma^2)) directly; we use the separable form
     x, y = 9.7, 14.2
