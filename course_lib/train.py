@@ -50,7 +50,7 @@ from course_lib.models import load_imagenet_weights, pose_resnet
 
 #: Config keys that must match for a checkpoint to be reused instead of training again.
 CONFIG_KEYS = (
-    "profile", "data_source", "depth", "num_keypoints", "input_size", "heatmap_size", "sigma",
+    "profile", "data_source", "depth", "head_channels", "num_keypoints", "input_size", "heatmap_size", "sigma",
     "encoding", "augment", "pretrained", "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps",
     "warmup_steps", "max_train_minutes", "max_train_steps", "budget_clock", "loss", "seed",
     "decode_method",
@@ -79,6 +79,7 @@ def make_config(profile: course_config.Profile | str | None = None, **overrides:
         "profile": prof.name,
         "data_source": course_config.data_source(prof),
         "depth": prof.depth,
+        "head_channels": int(prof.extra.get("head_channels", 256)),
         "num_keypoints": 17,
         "input_size": tuple(prof.input_size),
         "heatmap_size": tuple(prof.heatmap_size),
@@ -125,6 +126,7 @@ def compatible(checkpoint_config: dict, cfg: dict) -> bool:
 def build_model(cfg: dict) -> nn.Module:
     """The network of a config; ImageNet weights are fetched only when ``pretrained`` is set."""
     model = pose_resnet(cfg["depth"], cfg["num_keypoints"],
+                        head_channels=cfg.get("head_channels", 256),
                         zero_init_residual=cfg.get("zero_init_residual", False))
     if cfg.get("pretrained"):
         load_imagenet_weights(model, cfg.get("pretrained_weights"), download=True)
@@ -261,7 +263,8 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
     """
     ckpt = load_checkpoint(path if path is not None else course_config.checkpoint_path())
     cfg = dict(ckpt["config"])
-    model = pose_resnet(cfg["depth"], cfg["num_keypoints"])
+    model = pose_resnet(cfg["depth"], cfg["num_keypoints"],
+                        head_channels=cfg.get("head_channels", 256))
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
 

@@ -176,3 +176,15 @@ def test_same_weights_give_the_same_features_as_torchvision():
     tv_features = torch.nn.Sequential(*list(tv.children())[:-2])
     with torch.no_grad():
         torch.testing.assert_close(ours(x), tv_features(x), rtol=0, atol=0)
+
+
+def test_head_channels_sets_the_deconvolution_width_and_keeps_the_output_shape():
+    from course_lib.models import pose_resnet
+
+    model = pose_resnet(18, head_channels=128)
+    widths = {m.out_channels for m in model.head.modules() if isinstance(m, torch.nn.ConvTranspose2d)}
+    assert widths == {128}
+    with torch.no_grad():
+        assert model(torch.zeros(1, 3, 128, 96)).shape == (1, 17, 32, 24)
+    with pytest.raises(ValueError, match="head_channels"):
+        pose_resnet(18, head_channels=0)
