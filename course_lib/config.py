@@ -222,6 +222,27 @@ def checkpoint_path(profile: Profile | str | None = None, which: str = "best") -
     return runs_dir(profile) / f"{which}.pt"
 
 
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically: a temporary file in the
+    same folder, then ``os.replace``. A reader never sees half a file; an interrupted run leaves
+    the old file (or none), never a truncated one. Returns the path."""
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def seed_everything(seed: int = 0) -> None:
     """Seed Python's ``random``, numpy and (when installed) torch, CPU and CUDA."""
     if not isinstance(seed, int) or seed < 0:

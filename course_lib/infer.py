@@ -14,6 +14,7 @@ skeleton drawn (keypoints whose confidence is at most 0.2 as hollow rings).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -105,7 +106,6 @@ def run(images: str | os.PathLike, *, checkpoint: str | os.PathLike | None = Non
 
     from course_lib.data import load_image
     from course_lib.train import load_model
-    from course_lib.validate import _write_json_atomic
 
     files = list_images(images)
     model, cfg = load_model(checkpoint if checkpoint is not None else config.checkpoint_path())
@@ -120,15 +120,13 @@ def run(images: str | os.PathLike, *, checkpoint: str | os.PathLike | None = Non
         ok, data = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError(f"could not encode the drawing of {path}")
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, target)
+        config.write_atomic(target, data.tobytes())
         kps = np.concatenate([pred["keypoints"], pred["scores"][:, None]], axis=1)
         entries.append({
             "file": str(path), "drawing": str(target), "bbox": [float(v) for v in pred["bbox"]],
             "keypoints": [round(float(v), 3) for v in kps.ravel()], "score": pred["score"],
         })
-    _write_json_atomic(entries, out / "keypoints.json")
+    config.write_atomic(out / "keypoints.json", json.dumps(entries))
     return entries
 
 

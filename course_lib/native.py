@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from course_lib import config
+
 MODULE_NAME = "dark_decoder"
 METHODS = ("argmax", "quarter", "dark")
 
@@ -253,9 +255,7 @@ def build_snippet(source: str, name: str, *, folder: str | Path | None = None):
     where.mkdir(parents=True, exist_ok=True)
     path = where / f"{unique}.cpp"
     if not path.is_file() or path.read_text() != text:
-        tmp = where / f".{unique}.{os.getpid()}.tmp"
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        config.write_atomic(path, text)
     if unique in sys.modules:
         return sys.modules[unique]
     failed = where / "build_error.txt"  # the same source fails the same way: no second compile
@@ -264,7 +264,5 @@ def build_snippet(source: str, name: str, *, folder: str | Path | None = None):
     try:
         return build_with_cppimport(path, unique)
     except NativeBuildError as exc:
-        tmp = where / f".build_error.{os.getpid()}.tmp"
-        tmp.write_text(str(exc))
-        os.replace(tmp, failed)
+        config.write_atomic(failed, str(exc))
         raise

@@ -41,12 +41,12 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from course_lib.config import write_atomic
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
@@ -455,15 +455,6 @@ def differences(dst_dir: Path, files: dict[str, str]) -> list[str]:
     return found
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_edition(dst_dir: Path, files: dict[str, str]) -> list[str]:
@@ -474,7 +465,7 @@ def write_edition(dst_dir: Path, files: dict[str, str]) -> list[str]:
     for name, text in sorted(files.items()):
         path = dst_dir / name
         if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
-            _write_atomic(path, text)
+            write_atomic(path, text)
     for path in sorted(dst_dir.glob("*.ipynb")):
         if path.name not in files:
             path.unlink()
@@ -580,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.guide}: the exercise list is out of date")
                 status = 1
             elif new != old:
-                _write_atomic(args.guide, new)
+                write_atomic(args.guide, new)
                 print(f"updated the exercise list in {args.guide}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)

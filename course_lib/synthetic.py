@@ -30,7 +30,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -607,19 +606,6 @@ def encode_jpeg(image_rgb: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def coco_dict(images: list[dict], annotations: list[dict], spec: SyntheticSpec) -> dict:
     return {
         "info": {"description": "Synthetic mini-COCO person keypoints (course_lib.synthetic)",
@@ -679,7 +665,7 @@ def generate_split(out_dir: Path, split: str, spec: SyntheticSpec, *, progress: 
             rel = f"{split}/{name}"
             hashes[rel] = hashlib.sha256(data).hexdigest()
             if write_images:
-                _atomic_write(out_dir / rel, data)
+                config.write_atomic(out_dir / rel, data)
             images.append({"id": iid, "file_name": name, "width": w, "height": h})
             for a in anns:
                 annotations.append({"id": ann_id, "image_id": iid, "category_id": 1,
@@ -754,12 +740,12 @@ def generate(out_dir: str | Path | None = None, *, seed: int = 0,
                 stray.unlink()
         blob = json.dumps(data, separators=(",", ":")).encode()
         rel = f"annotations/person_keypoints_{split}.json"
-        _atomic_write(out / rel, blob)
+        config.write_atomic(out / rel, blob)
         files[rel] = hashlib.sha256(blob).hexdigest()
     digest = hashlib.sha256("".join(f"{k}:{files[k]}\n" for k in sorted(files)).encode())
     manifest = {"generator": "course_lib.synthetic", "spec": _manifest_expected(spec),
                 "num_files": len(files), "sha256": digest.hexdigest(), "files": files}  # fmt: skip
-    _atomic_write(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    config.write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return out
 
 

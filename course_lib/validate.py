@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -137,17 +136,6 @@ def oks_nms(results: list[dict], threshold: float = NMS_OKS_THRESHOLD) -> list[d
     return kept
 
 
-def _write_json_atomic(data: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def run(checkpoint: str | os.PathLike | None = None, ann: str | os.PathLike | None = None,
@@ -180,7 +168,7 @@ def run(checkpoint: str | os.PathLike | None = None, ann: str | os.PathLike | No
     if out is None:
         out = checkpoint.parent / f"results_val_{decoder}{'_flip' if flip else ''}.json"
     out = Path(out)
-    _write_json_atomic(results, out)
+    config.write_atomic(out, json.dumps(results))
     stats = evaluate_keypoints(ann, results)
     return stats, results, out
 

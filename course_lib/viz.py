@@ -9,6 +9,22 @@ from __future__ import annotations
 
 import numpy as np
 
+
+def show_figure(out, fig, *, dpi: int = 80) -> None:
+    """Show matplotlib ``fig`` in the ipywidgets ``Output`` ``out`` as one PNG image, replacing
+    what it showed, and close the figure (the widgets of notebooks 06 and 08 redraw this way)."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    plt.close(fig)
+    with out:
+        out.clear_output(wait=True)
+        display(Image(data=buf.getvalue(), format="png"))
+
 # ---------------------------------------------------------------------------------------------
 # Skeletons, instance grids, statistics (01_coco_keypoints.ipynb)
 # ---------------------------------------------------------------------------------------------
@@ -530,11 +546,8 @@ def decoder_widget(*, heatmap_size: tuple[int, int] = (16, 16), sigma: float = 2
     above an ``Output`` holding the figure as an inline PNG image. The drawing is
     :func:`draw_decoder_demo` of :func:`render_decoder_demo` (test those headlessly).
     """
-    import io
 
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
 
     w, h = heatmap_size
     layout = widgets.Layout(width="420px")
@@ -556,13 +569,7 @@ def decoder_widget(*, heatmap_size: tuple[int, int] = (16, 16), sigma: float = 2
         result = render_decoder_demo(sx.value, sy.value, sn.value, seed=ss.value,
                                      heatmap_size=heatmap_size, sigma=sigma,
                                      blur_kernel=blur_kernel)
-        fig = draw_decoder_demo(result)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
-        plt.close(fig)
-        with out:
-            out.clear_output(wait=True)
-            display(Image(data=buf.getvalue(), format="png"))
+        show_figure(out, draw_decoder_demo(result))
 
     for s in (sx, sy, sn, ss):
         s.observe(redraw, names="value")
@@ -651,11 +658,8 @@ def oks_widget(*, keypoint: int = 9):
     dropdown above an ``Output`` holding the figure as an inline PNG. The drawing is
     :func:`draw_oks_demo` of :func:`render_oks_demo` (test those headlessly).
     """
-    import io
 
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-    from IPython.display import Image, display
 
     from course_lib.coco import KEYPOINT_NAMES
 
@@ -673,14 +677,8 @@ def oks_widget(*, keypoint: int = 9):
     out = widgets.Output(layout=widgets.Layout(width="960px", height="420px"))
 
     def redraw(_=None):
-        fig = draw_oks_demo(render_oks_demo(sdx.value, sdy.value, sarea.value,
-                                            keypoint=skp.value))
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80)
-        plt.close(fig)
-        with out:
-            out.clear_output(wait=True)
-            display(Image(data=buf.getvalue(), format="png"))
+        show_figure(out, draw_oks_demo(render_oks_demo(sdx.value, sdy.value, sarea.value,
+                                                       keypoint=skp.value)))
 
     for s in (sdx, sdy, sarea, skp):
         s.observe(redraw, names="value")

@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from course_lib.config import write_atomic
+
 REPO = Path(__file__).resolve().parent.parent
 STAMPS = ".build-stamps.json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -39,18 +41,6 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 # --- small helpers -----------------------------------------------------------------------------
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def notebook_title(nb) -> str:
