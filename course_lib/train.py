@@ -346,14 +346,18 @@ def epoch_loader(dataset: Any, cfg: dict, epoch: int, *, skip_batches: int = 0,
 COCO_STATS = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 
 
+KEYPOINT_SCORE_THRESHOLD = 0.2  # keypoints above it count in the instance score
+
+
 def results_from_heatmaps(heatmaps: np.ndarray, meta: dict, *, input_size: tuple[int, int],
-                          method: str = "dark") -> list[dict]:
+                          method: str = "dark", udp: bool = False) -> list[dict]:
     """COCO keypoint results from a batch of heatmaps ``[N, K, H, W]`` and the batch's ``meta``.
 
-    ``course_lib.decode.decode``, then heatmap -> crop -> image pixels with the crop's centre
-    and scale. The score is the box score times the mean confidence of the keypoints above 0.2
-    (SimpleBaseline's rescoring). Crops of people without labelled keypoints are left out:
-    pycocotools ignores those people (HRNet does the same with ground-truth boxes).
+    ``course_lib.decode.decode``, then heatmap -> crop -> image pixels with the crop's centre,
+    scale and rotation (MSRA or ``udp`` convention). Keypoints are written as ``x, y,
+    confidence`` (pycocotools reads only x and y). The score is the box score times the mean
+    confidence of the keypoints above 0.2 (SimpleBaseline's rescoring). Notebook 08's
+    ``course_lib.validate`` uses the same function.
     """
     from course_lib.decode import decode
     from course_lib.transforms import crop_to_image, heatmap_to_crop
@@ -361,23 +365,22 @@ def results_from_heatmaps(heatmaps: np.ndarray, meta: dict, *, input_size: tuple
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
     hm_size = (heatmaps.shape[3], heatmaps.shape[2])
     coords, scores = decode(heatmaps, method=method)
+    coords = np.asarray(coords, dtype=np.float64)
+    scores = np.asarray(scores, dtype=np.float64)
     results = []
     for i in range(len(heatmaps)):
-        gt = np.asarray(meta["keypoints"][i])
-        if (gt[:, 2] > 0).sum() == 0:
-            continue
-        center = np.asarray(meta["center"][i], dtype=np.float64)
-        scale = np.asarray(meta["scale"][i], dtype=np.float64)
-        crop = heatmap_to_crop(np.asarray(coords[i], dtype=np.float64), input_size, hm_size)
-        points = np.asarray(crop_to_image(crop, center, scale, input_size), dtype=np.float64)
-        conf = np.asarray(scores[i], dtype=np.float64)
-        confident = conf[conf > 0.2]
+        crop = heatmap_to_crop(coords[i], input_size, hm_size, udp=udp)
+        rotation = float(meta["rotation"][i]) if "rotation" in meta else 0.0
+        points = crop_to_image(crop, np.asarray(meta["center"][i], dtype=np.float64),
+                               np.asarray(meta["scale"][i], dtype=np.float64), input_size,
+                               rotation, udp=udp)
+        confident = scores[i][scores[i] > KEYPOINT_SCORE_THRESHOLD]
         box_score = float(meta["box_score"][i]) if "box_score" in meta else 1.0
-        kps = np.concatenate([points, np.ones((len(points), 1))], axis=1)
+        kps = np.concatenate([np.asarray(points, dtype=np.float64), scores[i][:, None]], axis=1)
         results.append({
             "image_id": int(meta["image_id"][i]),
             "category_id": 1,
-            "keypoints": [round(float(v), 3) for v in kps.reshape(-1)],
+            "keypoints": [round(float(v), 3) for v in kps.ravel()],
             "score": box_score * (float(confident.mean()) if confident.size else 0.0),
         })
     return results

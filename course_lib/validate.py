@@ -38,7 +38,6 @@ from course_lib import config
 from course_lib.coco import FLIP_PAIRS, NUM_KEYPOINTS, OKS_SIGMAS
 
 DECODERS = ("argmax", "quarter", "dark", "soft_argmax")
-KEYPOINT_SCORE_THRESHOLD = 0.2  # keypoints above it count in the instance score
 NMS_OKS_THRESHOLD = 0.9
 
 
@@ -82,34 +81,16 @@ def predict_heatmaps(model: Any, dataset: Any, *, flip: bool = False, batch_size
 
 def heatmaps_to_results(heatmaps: np.ndarray, meta: dict, *, input_size: tuple[int, int],
                         decoder: str = "dark", udp: bool = False) -> list[dict]:
-    """COCO keypoint results from heatmaps and the crops' ``meta`` (see :func:`predict_heatmaps`).
+    """COCO keypoint results from heatmaps and the crops' ``meta`` (see :func:`predict_heatmaps`):
+    :func:`course_lib.train.results_from_heatmaps` with the decoder checked by name.
 
     Keypoints are written as ``x, y, confidence`` in image pixels (pycocotools reads only x, y).
     """
-    from course_lib.decode import decode
-    from course_lib.transforms import crop_to_image, heatmap_to_crop
+    from course_lib.train import results_from_heatmaps
 
     if decoder not in DECODERS:
         raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
-    coords, scores = decode(heatmaps, method=decoder)
-    coords = np.asarray(coords, dtype=np.float64)
-    scores = np.asarray(scores, dtype=np.float64)
-    hm_size = (heatmaps.shape[3], heatmaps.shape[2])
-    results = []
-    for i in range(len(heatmaps)):
-        crop = heatmap_to_crop(coords[i], input_size, hm_size, udp=udp)
-        points = crop_to_image(crop, meta["center"][i], meta["scale"][i], input_size,
-                               float(meta["rotation"][i]) if "rotation" in meta else 0.0, udp=udp)
-        confident = scores[i][scores[i] > KEYPOINT_SCORE_THRESHOLD]
-        box_score = float(meta["box_score"][i]) if "box_score" in meta else 1.0
-        kps = np.concatenate([points, scores[i][:, None]], axis=1)
-        results.append({
-            "image_id": int(meta["image_id"][i]),
-            "category_id": 1,
-            "keypoints": [round(float(v), 3) for v in kps.ravel()],
-            "score": box_score * (float(confident.mean()) if confident.size else 0.0),
-        })
-    return results
+    return results_from_heatmaps(heatmaps, meta, input_size=input_size, method=decoder, udp=udp)
 
 
 def oks_nms(results: list[dict], threshold: float = NMS_OKS_THRESHOLD) -> list[dict]:
