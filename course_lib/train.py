@@ -50,7 +50,7 @@ from course_lib.models import load_imagenet_weights, pose_resnet
 
 #: Config keys that must match for a checkpoint to be reused instead of training again.
 CONFIG_KEYS = (
-    "profile", "data_source", "depth", "head_channels", "num_keypoints", "input_size", "heatmap_size", "sigma",
+    "profile", "data_source", "data_version", "depth", "head_channels", "num_keypoints", "input_size", "heatmap_size", "sigma",
     "encoding", "augment", "pretrained", "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps",
     "warmup_steps", "max_train_minutes", "max_train_steps", "budget_clock", "loss", "seed",
     "decode_method",
@@ -73,11 +73,16 @@ def make_config(profile: course_config.Profile | str | None = None, **overrides:
     all the work is counted). ``overrides``
     replace values (unknown keys raise ``ValueError``).
     """
+    from course_lib.synthetic import GENERATOR_VERSION
+
     prof = (profile if isinstance(profile, course_config.Profile)
             else course_config.get_profile(profile))
+    source = course_config.data_source(prof)
     cfg = {
         "profile": prof.name,
-        "data_source": course_config.data_source(prof),
+        "data_source": source,
+        # a checkpoint trained on an older generation of the synthetic data is not reused
+        "data_version": GENERATOR_VERSION if source == "synthetic" else None,
         "depth": prof.depth,
         "head_channels": int(prof.extra.get("head_channels", 256)),
         "num_keypoints": 17,

@@ -151,6 +151,21 @@ def test_keypoints_lie_on_the_drawn_figure():
     assert labels[xi[:, 1], xi[:, 0]].all()
 
 
+def test_a_limb_stays_visible_in_front_of_a_torso_of_its_own_colour():
+    # long sleeves share the shirt's colour: without a contour, an arm folded across the torso
+    # would be invisible, and its elbow and wrist unlearnable
+    colour = np.array([60.0, 140.0, 90.0])
+    canvas = np.empty((60, 80, 3), np.float64)
+    canvas[:] = colour
+    shapes = synthetic._limb_shapes(np.array([20.0, 30.0]), np.array([60.0, 30.0]), 12.0, 9.0,
+                                    colour, striped=False)
+    synthetic.draw_shapes(canvas, shapes)
+    changed = np.abs(canvas - colour).max(axis=2) > 40
+    rows = np.flatnonzero(changed[:, 40])  # a cut across the middle of the limb
+    assert len(rows) >= 2 and rows.min() < 30 < rows.max()  # both long edges drawn
+    assert changed[30, 58:63].any()  # and the seam at the far joint
+    assert not changed[5:15].any()  # nothing beyond the limb
+
 def test_rerun_does_nothing_and_partial_runs_are_redone(tmp_path):
     spec = synthetic.SyntheticSpec(seed=2, num_train_images=3, num_val_images=2, image_size=(96, 80))
     out = synthetic.generate(tmp_path / "d", spec=spec, progress=False)

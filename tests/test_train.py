@@ -50,6 +50,11 @@ def test_make_config_and_compatible():
     assert cfg["zero_init_residual"] is True and cfg["num_keypoints"] == 17
     assert T.compatible(dict(cfg), T.make_config("cpu", num_workers=0))
     assert not T.compatible(cfg, T.make_config("cpu", lr=1e-4))
+    # a checkpoint trained on an older generation of the synthetic data is not reused
+    from course_lib.synthetic import GENERATOR_VERSION
+
+    assert cfg["data_version"] == GENERATOR_VERSION
+    assert not T.compatible({**cfg, "data_version": GENERATOR_VERSION - 1}, cfg)
     with pytest.raises(ValueError, match="unknown keys"):
         T.make_config("cpu", learning_rate=1)
     with pytest.raises(ValueError, match="budget_clock"):
