@@ -4,9 +4,9 @@ Taught in ``00_setup.ipynb`` (data preparation); the CLI is ``data_scripts/make_
 
 Every image holds a textured background with distractor shapes, a few human-like figures with
 body-like volume (tapered limbs with a contour line, a torso polygon, a head ellipse), sometimes
-a crowd region and a foreground occluder. A figure is posed by sampling joint angles within anatomical limits and
-running forward kinematics over a 2-D skeleton, so its 17 COCO keypoints are known to sub-pixel
-precision. The annotations follow COCO exactly:
+a crowd region and a foreground occluder. A figure is posed by sampling joint angles within
+anatomical limits and running forward kinematics over a 2-D skeleton, so its 17 COCO keypoints
+are known to sub-pixel precision. The annotations follow COCO exactly:
 
 * keypoints ``[x1, y1, v1, ...]`` (51 numbers) in the pixel-centre convention (pixel ``(i, j)``
   has its centre at ``x = i, y = j``); ``v = 2`` visible, ``v = 1`` hidden by a nearer person or

@@ -47,13 +47,14 @@ from torch import nn
 from course_lib import config as course_config
 from course_lib.losses import keypoint_mse_loss, ohkm_mse_loss
 from course_lib.models import load_imagenet_weights, pose_resnet
+from course_lib.synthetic import GENERATOR_VERSION
 
 #: Config keys that must match for a checkpoint to be reused instead of training again.
 CONFIG_KEYS = (
-    "profile", "data_source", "data_version", "depth", "head_channels", "num_keypoints", "input_size", "heatmap_size", "sigma",
-    "encoding", "augment", "pretrained", "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps",
-    "warmup_steps", "max_train_minutes", "max_train_steps", "budget_clock", "loss", "seed",
-    "decode_method",
+    "profile", "data_source", "data_version", "depth", "head_channels", "num_keypoints",
+    "input_size", "heatmap_size", "sigma", "encoding", "augment", "pretrained",
+    "zero_init_residual", "batch_size", "lr", "epochs", "lr_steps", "warmup_steps",
+    "max_train_minutes", "max_train_steps", "budget_clock", "loss", "seed", "decode_method",
 )
 
 
@@ -73,8 +74,6 @@ def make_config(profile: course_config.Profile | str | None = None, **overrides:
     all the work is counted). ``overrides``
     replace values (unknown keys raise ``ValueError``).
     """
-    from course_lib.synthetic import GENERATOR_VERSION
-
     prof = (profile if isinstance(profile, course_config.Profile)
             else course_config.get_profile(profile))
     source = course_config.data_source(prof)

@@ -166,6 +166,7 @@ def test_a_limb_stays_visible_in_front_of_a_torso_of_its_own_colour():
     assert changed[30, 58:63].any()  # and the seam at the far joint
     assert not changed[5:15].any()  # nothing beyond the limb
 
+
 def test_rerun_does_nothing_and_partial_runs_are_redone(tmp_path):
     spec = synthetic.SyntheticSpec(seed=2, num_train_images=3, num_val_images=2, image_size=(96, 80))
     out = synthetic.generate(tmp_path / "d", spec=spec, progress=False)
