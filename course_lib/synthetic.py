@@ -233,9 +233,16 @@ def _jitter(rng: np.random.Generator, colour: np.ndarray, amount: float = 18) ->
     return np.clip(colour + rng.uniform(-amount, amount, 3), 0, 255)
 
 
-def _stripe_colour(colour: np.ndarray) -> np.ndarray:
+def _contrast(colour: np.ndarray, *, threshold: float, scale: float, light: tuple[float, float]
+              ) -> np.ndarray:
+    """A darker shade of ``colour`` (``colour * scale``), or for a colour whose luminance is at
+    most ``threshold``, a lighter one (``colour * light[0] + light[1]``)."""
     lum = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-    return colour * 0.3 if lum > 100 else np.clip(colour * 0.4 + 150, 0, 255)
+    return colour * scale if lum > threshold else np.clip(colour * light[0] + light[1], 0, 255)
+
+
+def _stripe_colour(colour: np.ndarray) -> np.ndarray:
+    return _contrast(colour, threshold=100, scale=0.3, light=(0.4, 150))
 
 
 def _taper(p0: np.ndarray, p1: np.ndarray, w0: float, w1: float) -> np.ndarray:
@@ -245,8 +252,7 @@ def _taper(p0: np.ndarray, p1: np.ndarray, w0: float, w1: float) -> np.ndarray:
 
 
 def _outline_colour(colour: np.ndarray) -> np.ndarray:
-    lum = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-    return colour * 0.45 if lum > 70 else np.clip(colour * 0.5 + 80, 0, 255)
+    return _contrast(colour, threshold=70, scale=0.45, light=(0.5, 80))
 
 
 def _limb_shapes(p0, p1, w0, w1, colour, striped, stripes=4):
