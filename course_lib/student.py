@@ -455,8 +455,6 @@ def differences(dst_dir: Path, files: dict[str, str]) -> list[str]:
     return found
 
 
-
-
 def write_edition(dst_dir: Path, files: dict[str, str]) -> list[str]:
     """Write the edition into ``dst_dir`` (stale notebooks removed); return what changed."""
     dst_dir = Path(dst_dir)

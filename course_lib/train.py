@@ -258,8 +258,7 @@ def load_model(path: str | os.PathLike | None = None) -> tuple[nn.Module, dict]:
     """
     ckpt = load_checkpoint(path if path is not None else course_config.checkpoint_path())
     cfg = dict(ckpt["config"])
-    model = pose_resnet(cfg["depth"], cfg["num_keypoints"],
-                        head_channels=cfg.get("head_channels", 256))
+    model = build_model({**cfg, "pretrained": False})  # no ImageNet fetch: weights come next
     model.load_state_dict(ckpt["model"])
     return model.eval(), cfg
 

@@ -117,8 +117,6 @@ def oks_nms(results: list[dict], threshold: float = NMS_OKS_THRESHOLD) -> list[d
     return kept
 
 
-
-
 def run(checkpoint: str | os.PathLike | None = None, ann: str | os.PathLike | None = None,
         images: str | os.PathLike | None = None, *, boxes: str | os.PathLike | None = None,
         decoder: str = "dark", flip: bool = False, out: str | os.PathLike | None = None,

@@ -25,6 +25,7 @@ def show_figure(out, fig, *, dpi: int = 80) -> None:
         out.clear_output(wait=True)
         display(Image(data=buf.getvalue(), format="png"))
 
+
 # ---------------------------------------------------------------------------------------------
 # Skeletons, instance grids, statistics (01_coco_keypoints.ipynb)
 # ---------------------------------------------------------------------------------------------
@@ -546,7 +547,6 @@ def decoder_widget(*, heatmap_size: tuple[int, int] = (16, 16), sigma: float = 2
     above an ``Output`` holding the figure as an inline PNG image. The drawing is
     :func:`draw_decoder_demo` of :func:`render_decoder_demo` (test those headlessly).
     """
-
     import ipywidgets as widgets
 
     w, h = heatmap_size
@@ -658,7 +658,6 @@ def oks_widget(*, keypoint: int = 9):
     dropdown above an ``Output`` holding the figure as an inline PNG. The drawing is
     :func:`draw_oks_demo` of :func:`render_oks_demo` (test those headlessly).
     """
-
     import ipywidgets as widgets
 
     from course_lib.coco import KEYPOINT_NAMES

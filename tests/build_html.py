@@ -41,8 +41,6 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 # --- small helpers -----------------------------------------------------------------------------
 
 
-
-
 def notebook_title(nb) -> str:
     """The first markdown heading of the notebook, else its file name."""
     for cell in nb.cells:
