@@ -66,19 +66,19 @@ unit: $(STAMP) data-smoke
 
 # every notebook runs top to bottom twice in one kernel (its cells doubled) through nbmake
 notebooks: $(STAMP) data-smoke
-	$(PY) tests/double_notebooks.py notebooks .build/notebooks-twice
+	$(PY) tools/double_notebooks.py notebooks .build/notebooks-twice
 	$(TEST_ENV) $(PY) -m pytest --nbmake --nbmake-timeout=600 -q -p no:cacheprovider \
 	    .build/notebooks-twice
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check course_lib tests data_scripts benchmarks setup.py
-	$(PY) tests/notebook_hygiene.py notebooks
+	$(VENV)/bin/ruff check course_lib tests tools data_scripts benchmarks setup.py
+	$(PY) tools/notebook_hygiene.py notebooks
 
 student: $(STAMP)
-	$(PY) -m course_lib.student notebooks student --guide docs/INSTRUCTOR_GUIDE.md
+	$(PY) tools/student.py notebooks student --guide docs/INSTRUCTOR_GUIDE.md
 
 html: $(STAMP) data-smoke
-	$(TEST_ENV) $(PY) tests/build_html.py notebooks html
+	$(TEST_ENV) $(PY) tools/build_html.py notebooks html
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done

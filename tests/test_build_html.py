@@ -1,4 +1,4 @@
-"""``make html`` (tests/build_html.py) on a tiny widget notebook: figures, widget snapshots, index."""
+"""``make html`` (tools/build_html.py) on a tiny widget notebook: figures, widget snapshots, index."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 FIXTURE = HERE / "fixtures" / "widget_fixture.ipynb"
 
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tools"))
 import build_html  # noqa: E402
 
 pytest.importorskip("nbclient")

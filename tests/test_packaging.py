@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tools"))
 from notebook_hygiene import problems  # noqa: E402
 
 # conda names differ from pip names for a few packages
@@ -73,3 +73,16 @@ def test_hygiene_flags_outputs_and_wrong_kernel(tmp_path):
 def test_notebooks_exist_for_every_course_step():
     names = {p.name[:2] for p in NOTEBOOKS}
     assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= names
+
+
+def test_every_course_lib_package_is_in_the_distribution():
+    """Sub-packages (train/, checks/, widgets/) ship in the wheel: setuptools finds them all."""
+    from setuptools import find_packages
+
+    found = set(find_packages(str(ROOT), include=["course_lib", "course_lib.*"]))
+    folders = {".".join(p.parent.relative_to(ROOT).parts)
+               for p in (ROOT / "course_lib").rglob("__init__.py")}
+    assert folders <= found, sorted(folders - found)
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_lib",
+                                                                          "course_lib.*"]

@@ -1,4 +1,4 @@
-"""course_lib.student on a small fixture notebook (tests/data/99_student_fixture.ipynb).
+"""tools/student.py on a small fixture notebook (tests/data/99_student_fixture.ipynb).
 
 The fixture holds a Python exercise with two solution regions at two indentations, a C++
 exercise inside a Python string, an nbgrader-tagged solution cell without markers and a check
@@ -16,9 +16,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import student
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import student  # noqa: E402
+
 FIXTURE_DIR = ROOT / "tests" / "data"
 FIXTURE = FIXTURE_DIR / "99_student_fixture.ipynb"
 
@@ -161,7 +162,7 @@ def test_unbalanced_markers_are_reported_with_the_cell(src):
 
 def test_cli_writes_then_check_passes_and_flags_changes(src, tmp_path):
     dst = tmp_path / "student"
-    cmd = [sys.executable, "-m", "course_lib.student", str(src), str(dst)]
+    cmd = [sys.executable, str(ROOT / "tools" / "student.py"), str(src), str(dst)]
     assert subprocess.run(cmd + ["--check"], cwd=ROOT, capture_output=True).returncode == 1
     assert subprocess.run(cmd, cwd=ROOT, capture_output=True).returncode == 0
     written = (dst / FIXTURE.name).read_bytes()

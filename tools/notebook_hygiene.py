@@ -1,4 +1,5 @@
-"""Notebook hygiene, used by `make lint` and tests/test_packaging.py.
+"""Notebook hygiene, used by `make lint` (python tools/notebook_hygiene.py notebooks) and
+tests/test_packaging.py.
 
 A notebook must be stored without outputs or execution counts and with the `python3` kernelspec
 (nbmake and JupyterLab look the kernel up by that name).

@@ -1,14 +1,14 @@
 """Execute every notebook and write a static HTML folder: a course website, or reading offline.
 
-Usage: python tests/build_html.py SRC_DIR OUT_DIR [--profile smoke] [--timeout 600] [--force]
+Usage: python tools/build_html.py SRC_DIR OUT_DIR [--profile smoke] [--timeout 600] [--force]
 
-Each ``SRC_DIR/*.ipynb`` is executed top to bottom (nbclient, in a scratch folder so nothing is
-written beside the notebooks, in the ``smoke`` profile unless told otherwise) and exported with nbconvert's ``lab`` template to
-``OUT_DIR/<name>.html``, figures embedded as data URIs. ``OUT_DIR/index.html`` lists the
-notebooks with their titles. Widgets need a kernel to be interactive, so each widget is replaced
-by a static snapshot of its last render, read from the saved widget state: the images and text
-of its ``Output`` and ``Image`` children, the values of its controls, progress bars as
-``<progress>``. The result needs no network and no JavaScript.
+Run by ``make html``. Each ``SRC_DIR/*.ipynb`` is executed top to bottom (nbclient, in a scratch
+folder so nothing is written beside the notebooks, in the ``smoke`` profile unless told otherwise)
+and exported with nbconvert's ``lab`` template to ``OUT_DIR/<name>.html``, figures embedded as
+data URIs. ``OUT_DIR/index.html`` lists the notebooks with their titles. Widgets need a kernel to
+be interactive, so each widget is replaced by a static snapshot of its last render, read from the
+saved widget state: the images and text of its ``Output`` and ``Image`` children, the values of
+its controls, progress bars as ``<progress>``. The result needs no network and no JavaScript.
 
 Idempotent: a notebook whose source, ``course_lib`` and profile are unchanged since its last
 successful build is skipped (``--force`` rebuilds it); files are written atomically. A notebook
@@ -29,9 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from course_lib.config import write_atomic
-
 REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # run from a clone, uninstalled
+    sys.path.insert(0, str(REPO))
+
+from course_lib.config import write_atomic  # noqa: E402
+
 STAMPS = ".build-stamps.json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
@@ -54,7 +57,7 @@ def notebook_title(nb) -> str:
 
 def dependency_files() -> list[Path]:
     """Files besides the notebook whose change makes every notebook stale: course_lib, this."""
-    return sorted((REPO / "course_lib").glob("*.py")) + [Path(__file__).resolve()]
+    return sorted((REPO / "course_lib").rglob("*.py")) + [Path(__file__).resolve()]
 
 
 def build_key(nb_path: Path, profile: str) -> str:

@@ -1,7 +1,7 @@
 """Write copies of the notebooks whose cells appear twice, so that nbmake runs each notebook
 top to bottom twice in one kernel (a notebook must survive "Run All" a second time).
 
-Usage: python tests/double_notebooks.py SRC_DIR OUT_DIR
+Run by ``make notebooks``. Usage: python tools/double_notebooks.py SRC_DIR OUT_DIR
 """
 
 from __future__ import annotations
