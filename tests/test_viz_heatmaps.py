@@ -1,4 +1,4 @@
-"""course_lib.viz, heatmap section: overlays and the heatmap widget, driven headlessly."""
+"""Heatmap overlays (course_lib.viz) and the heatmap widget (course_lib.widgets), headless."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from course_lib import viz  # noqa: E402
+from course_lib import viz, widgets  # noqa: E402
 from course_lib.heatmaps import encode  # noqa: E402
 
 
 def test_render_state_pins_the_quantization_error():
-    st = viz.render_heatmap_widget_state(2.0, 4, 30.3, 33.6)
+    st = widgets.render_heatmap_widget_state(2.0, 4, 30.3, 33.6)
     assert st["heatmap"].shape == (16, 16)
     np.testing.assert_allclose(st["keypoint_hm"], [7.575, 8.4])
     np.testing.assert_array_equal(st["argmax_hm"], [8, 8])
@@ -22,14 +22,14 @@ def test_render_state_pins_the_quantization_error():
     np.testing.assert_allclose(st["error_xy"], [1.7, -1.6], atol=1e-9)
     assert st["error"] == pytest.approx(np.hypot(1.7, 1.6))
     assert st["heatmap"][8, 8] == 1.0 and st["weight"] == 1.0
-    fine = viz.render_heatmap_widget_state(2.0, 1, 30.3, 33.6)
+    fine = widgets.render_heatmap_widget_state(2.0, 1, 30.3, 33.6)
     assert fine["heatmap"].shape == (64, 64) and fine["error"] < 0.71
     with pytest.raises(ValueError, match="stride"):
-        viz.render_heatmap_widget_state(2.0, 3, 30.0, 30.0)
+        widgets.render_heatmap_widget_state(2.0, 3, 30.0, 30.0)
 
 
 def test_widget_callbacks_change_the_rendered_array():
-    w = viz.heatmap_widget()
+    w = widgets.heatmap_widget()
     first = w.children[0].children[0].children[0]
     assert type(first).__name__ == "FloatSlider" and first is w.controls["sigma"]
     before = w.state()
@@ -51,7 +51,7 @@ def test_widget_callbacks_change_the_rendered_array():
 def test_draw_returns_a_figure_with_two_panels():
     import matplotlib.pyplot as plt
 
-    fig = viz.draw_heatmap_widget_state(viz.render_heatmap_widget_state(1.5, 2, 25.0, 40.2))
+    fig = widgets.draw_heatmap_widget_state(widgets.render_heatmap_widget_state(1.5, 2, 25.0, 40.2))
     assert len(fig.axes) == 2
     plt.close(fig)
 

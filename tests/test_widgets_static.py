@@ -1,21 +1,24 @@
 """Widgets and progress bars, checked without a browser.
 
-Every widget helper in ``course_lib.viz`` (``heatmap_widget*``, ``decoder_widget*``,
-``oks_widget*``, ``*_widget``) must return an ipywidgets widget whose sliders do not redraw on
-every intermediate value (``continuous_update=False``: each redraw is a matplotlib figure,
-hundreds of milliseconds on a laptop), whose figure area has a fixed size (the page does not
-jump while the figure is redrawn), whose first slider is a ``FloatSlider`` wired to a redraw,
-and which names the pure ``render_*`` function that tests drive headlessly. Sliders built in the
-notebooks themselves follow the same rule. Progress bars come from ``tqdm.auto`` (a widget in
+Every widget helper in the modules of ``course_lib.widgets`` (``heatmap_widget*``,
+``decoder_widget*``, ``oks_widget*``, ``*_widget``), each exported by the package, must return an
+ipywidgets widget whose sliders do not redraw on every intermediate value
+(``continuous_update=False``: each redraw is a matplotlib figure, hundreds of milliseconds on a
+laptop), whose figure area has a fixed size (the page does not jump while the figure is
+redrawn), whose first slider is a ``FloatSlider`` wired to a redraw, and which names the pure
+``render_*`` function of its module that tests drive headlessly. Sliders built in the notebooks
+themselves follow the same rule. Progress bars come from ``tqdm.auto`` (a widget in
 JupyterLab, text in CI), and the widget frontend in the environment matches ipywidgets.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.metadata
 import inspect
 import json
+import pkgutil
 import re
 from pathlib import Path
 
@@ -28,13 +31,20 @@ WIDGET_NAME = re.compile(r"^(heatmap_widget|decoder_widget|oks_widget)|_widget$"
 widgets = pytest.importorskip("ipywidgets")
 
 
-def _helpers() -> list[tuple[str, object]]:
-    from course_lib import viz
+def _widget_modules() -> list:
+    """Every module of the ``course_lib.widgets`` package (one per notebook, plus helpers)."""
+    import course_lib.widgets as course_widgets
 
+    return [importlib.import_module(f"{course_widgets.__name__}.{info.name}")
+            for info in pkgutil.iter_modules(course_widgets.__path__)]
+
+
+def _helpers() -> list[tuple[str, object]]:
     return sorted(
         (name, fn)
-        for name, fn in vars(viz).items()
-        if inspect.isfunction(fn) and fn.__module__ == viz.__name__ and WIDGET_NAME.search(name)
+        for module in _widget_modules()
+        for name, fn in vars(module).items()
+        if inspect.isfunction(fn) and fn.__module__ == module.__name__ and WIDGET_NAME.search(name)
     )
 
 
@@ -75,7 +85,17 @@ def _python_only(source: str) -> str:
 
 
 def test_widget_helpers_exist():
-    assert HELPERS, "course_lib.viz defines no widget helper (*_widget) yet"
+    assert HELPERS, "course_lib.widgets defines no widget helper (*_widget) yet"
+
+
+def test_widget_helpers_are_exported_by_the_package():
+    """Notebooks call ``widgets.<name>(...)`` after ``from course_lib import widgets``."""
+    import course_lib.widgets as course_widgets
+
+    exported = set(course_widgets.__all__)
+    missing = [name for name, fn in HELPERS
+               if getattr(course_widgets, name, None) is not fn or name not in exported]
+    assert not missing, f"course_lib.widgets does not export {missing} (import it, list in __all__)"
 
 
 @pytest.fixture(scope="module")
@@ -150,13 +170,12 @@ def test_first_slider_is_a_wired_float_slider(name, built_widgets):
 
 @pytest.mark.parametrize("name", [n for n, _ in HELPERS])
 def test_helper_names_its_pure_render_function(name):
-    import course_lib.viz as viz
-
-    fn = getattr(viz, name)
+    fn = dict(HELPERS)[name]
+    module = importlib.import_module(fn.__module__)
     named = re.findall(r"\brender_\w+", inspect.getdoc(fn) or "")
     assert named, f"{name}: the docstring names no render_* function (what tests drive)"
-    missing = [n for n in named if not callable(getattr(viz, n, None))]
-    assert not missing, f"{name}: docstring names {missing}, not in course_lib.viz"
+    missing = [n for n in named if not callable(getattr(module, n, None))]
+    assert not missing, f"{name}: docstring names {missing}, not in {module.__name__}"
 
 
 # --- widgets in the notebooks ----------------------------------------------------------------
@@ -174,7 +193,8 @@ def test_notebook_sliders_do_not_redraw_continuously():
                 continue
             name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
             if name in ("interact",):
-                bad.append(f"{nb} cell {i}: interact() makes continuous sliders; use a viz helper")
+                bad.append(f"{nb} cell {i}: interact() makes continuous sliders; "
+                           "use a course_lib.widgets helper")
             if name.endswith("Slider"):
                 kw = {k.arg: k.value for k in node.keywords}
                 value = kw.get("continuous_update")
@@ -185,12 +205,14 @@ def test_notebook_sliders_do_not_redraw_continuously():
 
 def test_notebooks_call_existing_widget_helpers():
     import course_lib.viz as viz
+    import course_lib.widgets as course_widgets
 
+    modules = {"viz": viz, "widgets": course_widgets}
     missing = []
     for nb, i, src in _notebook_code():
-        for name in re.findall(r"\bviz\.(\w+_widget\w*)\s*\(", src):
-            if not callable(getattr(viz, name, None)):
-                missing.append(f"{nb} cell {i}: viz.{name}")
+        for prefix, name in re.findall(r"\b(viz|widgets)\.(\w+_widget\w*)\s*\(", src):
+            if not callable(getattr(modules[prefix], name, None)):
+                missing.append(f"{nb} cell {i}: {prefix}.{name}")
     assert not missing, "notebooks call widget helpers that do not exist: " + ", ".join(missing)
 
 
@@ -204,7 +226,8 @@ PLAIN_TQDM = re.compile(
 
 
 def _course_sources() -> list[tuple[str, str]]:
-    files = [(str(p.relative_to(REPO)), p.read_text()) for p in sorted((REPO / "course_lib").glob("*.py"))]
+    files = [(str(p.relative_to(REPO)), p.read_text())
+             for p in sorted((REPO / "course_lib").rglob("*.py"))]
     files += [(f"{nb} cell {i}", src) for nb, i, src in _notebook_code()]
     return files
 
