@@ -1,12 +1,12 @@
 """A synthetic mini-COCO: articulated people with exactly known keypoints, generated offline.
 
-Taught in ``00_setup.ipynb`` (data preparation); the CLI is ``data_scripts/make_synthetic_coco.py``.
+Taught in ``00_setup.ipynb`` (data preparation); its images are the ones read field by field in
+``01_coco_keypoints.ipynb``. The CLI is ``data_scripts/make_synthetic_coco.py``.
 
-Every image holds a textured background with distractor shapes, a few human-like figures with
-body-like volume (tapered limbs with a contour line, a torso polygon, a head ellipse), sometimes
-a crowd region and a foreground occluder. A figure is posed by sampling joint angles within
-anatomical limits and running forward kinematics over a 2-D skeleton, so its 17 COCO keypoints
-are known to sub-pixel precision. The annotations follow COCO exactly:
+Every image holds a textured background with distractor shapes, a few human-like figures (posed
+and drawn by ``course_lib.synthetic_render``: tapered limbs with a contour line, a torso
+polygon, a head ellipse, the left limbs striped), sometimes a crowd region and a foreground
+occluder. The annotations follow COCO exactly:
 
 * keypoints ``[x1, y1, v1, ...]`` (51 numbers) in the pixel-centre convention (pixel ``(i, j)``
   has its centre at ``x = i, y = j``); ``v = 2`` visible, ``v = 1`` hidden by a nearer person or
@@ -15,9 +15,6 @@ are known to sub-pixel precision. The annotations follow COCO exactly:
 * ``area`` is the pixel count of the rendered visible mask, ``bbox`` its extent ``[x, y, w, h]``,
   ``segmentation`` its outline polygons (an uncompressed RLE for crowd regions);
 * crowd regions (``iscrowd = 1``) carry no keypoints.
-
-Left and right are distinguishable: the person's LEFT arm and leg are striped, and a figure seen
-from the front shows eyes, nose and mouth (from the back: hair, no face, nose and eyes unlabelled).
 
 Determinism: image ``i`` of a split draws from its own ``numpy`` generator seeded with
 ``(seed, split, i)``, so the same seed and sizes give identical JSON and JPEG bytes.
@@ -29,23 +26,30 @@ import hashlib
 import json
 import math
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from course_lib import coco, config
+from course_lib.synthetic_render import (
+    Pose,
+    draw_shapes,
+    figure_shapes,
+    hsv_colour,
+    render_background,
+    sample_pose,
+    translate_pose,
+)
 
 # 2: limbs drawn with a contour line; less overlap between people (box IoU < 0.15, was 0.3), fewer
 #    truncated people (15 %, was 25 %), unstriped distractor limbs
 GENERATOR_VERSION = 2
-MANIFEST_NAME = "manifest.json"
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}
-_SHIFT = 4  # cv2 fixed-point bits: vertices are drawn with 1/16 pixel precision
-_ONE = 1 << _SHIFT
 _MIN_PARALLEL = 64  # fewer images than this render in-process (a pool costs more than it saves)
+
+Layer = tuple[str, list[tuple], "Pose | None"]  # (kind, shapes, pose): crowd, person, occluder
 
 
 @dataclass(frozen=True)
@@ -77,378 +81,7 @@ def spec_from_profile(profile: config.Profile | str | None = None, seed: int = 0
 
 
 # ---------------------------------------------------------------------------------------------
-# Posing a figure: joint angles within limits, forward kinematics
-# ---------------------------------------------------------------------------------------------
-
-
-def _rot(deg: float) -> np.ndarray:
-    t = math.radians(deg)
-    c, s = math.cos(t), math.sin(t)
-    return np.array([[c, -s], [s, c]])
-
-
-def _down(angle_deg: float, outward: float) -> np.ndarray:
-    """Unit vector at ``angle_deg`` from straight down, turning towards ``outward`` (+1/-1 in x)."""
-    t = math.radians(angle_deg)
-    return np.array([outward * math.sin(t), math.cos(t)])
-
-
-@dataclass
-class Pose:
-    """A posed figure in image pixels: keypoints and the geometry needed to draw it."""
-
-    keypoints: np.ndarray  # [17, 2] float64
-    labelled: np.ndarray  # [17] bool: False for the face of a figure seen from the back
-    front: bool  # seen from the front (its left side on the image's right)
-    height: float  # pixels
-    build: float  # width multiplier
-    head_center: np.ndarray
-    head_axes: tuple[float, float]
-    head_angle: float  # degrees
-    neck: np.ndarray
-    pelvis: np.ndarray
-    torso_angle: float  # degrees
-    hands: tuple[np.ndarray, np.ndarray]  # left, right hand centres
-    feet: tuple[np.ndarray, np.ndarray]  # left, right foot centres
-
-
-def sample_pose(rng: np.random.Generator, height: float) -> Pose:
-    """A random pose of a figure ``height`` pixels tall, pelvis at the origin.
-
-    Angles (degrees, from the limb hanging straight down, positive = away from the body):
-    upper arm -30..170, elbow flexion 0..145 (either way round in the image plane), thigh
-    -15..55, knee -40..40 relative to the thigh, torso lean -25..25, head tilt -20..20. Limb
-    lengths are shortened by up to 35 % at random (foreshortening: a limb pointing at the camera).
-    """
-    h = float(height)
-    front = bool(rng.random() < 0.8)
-    left_out = 1.0 if front else -1.0  # the person's left is on the image's right when facing us
-    build = float(rng.uniform(0.9, 1.25))
-    body_lean = float(rng.uniform(-12, 12))
-    torso_lean = body_lean + float(rng.uniform(-14, 14))
-    kp = np.zeros((17, 2))
-
-    r_torso = _rot(torso_lean)
-    r_body = _rot(body_lean)
-    up = r_torso @ np.array([0.0, -1.0])
-    side = r_torso @ np.array([1.0, 0.0])
-    neck = up * 0.30 * h * rng.uniform(0.95, 1.05)
-    sh_half = 0.11 * h * build
-    sh_base = neck - up * 0.025 * h
-    kp[5] = sh_base + side * left_out * sh_half  # left shoulder
-    kp[6] = sh_base - side * left_out * sh_half  # right shoulder
-    hip_half = 0.075 * h * build
-    side_b = r_body @ np.array([1.0, 0.0])
-    kp[11] = side_b * left_out * hip_half
-    kp[12] = -side_b * left_out * hip_half
-
-    hands, feet = [], []
-    for k_sh, k_el, k_wr, sgn in ((5, 7, 9, left_out), (6, 8, 10, -left_out)):
-        u = rng.random()
-        if u < 0.4:
-            alpha = rng.uniform(5, 35)
-        elif u < 0.8:
-            alpha = rng.uniform(35, 120)
-        elif u < 0.9:
-            alpha = rng.uniform(120, 170)
-        else:
-            alpha = rng.uniform(-30, 5)
-        fore = rng.uniform(0.65, 1.0) if rng.random() < 0.35 else 1.0
-        d1 = r_torso @ _down(alpha, sgn)
-        kp[k_el] = kp[k_sh] + d1 * 0.165 * h * fore
-        beta = rng.uniform(0, 145) * (1 if rng.random() < 0.5 else -1)
-        fore2 = rng.uniform(0.65, 1.0) if rng.random() < 0.35 else 1.0
-        d2 = r_torso @ _down(alpha + beta, sgn)
-        kp[k_wr] = kp[k_el] + d2 * 0.15 * h * fore2
-        hands.append(kp[k_wr] + d2 * 0.035 * h)
-    for k_hip, k_kn, k_an, sgn in ((11, 13, 15, left_out), (12, 14, 16, -left_out)):
-        gamma = rng.uniform(-8, 15) if rng.random() < 0.7 else rng.uniform(15, 55)
-        fore = rng.uniform(0.7, 1.0) if rng.random() < 0.3 else 1.0
-        d1 = r_body @ _down(gamma, sgn)
-        kp[k_kn] = kp[k_hip] + d1 * 0.245 * h * fore
-        shin = float(np.clip(gamma + rng.uniform(-40, 40), -30, 60))
-        d2 = r_body @ _down(shin, sgn)
-        kp[k_an] = kp[k_kn] + d2 * 0.235 * h
-        foot_dir = r_body @ np.array([sgn * (0.8 if front else 0.5), 0.35])
-        feet.append(kp[k_an] + foot_dir * 0.04 * h)
-
-    head_angle = torso_lean + float(rng.uniform(-20, 20))
-    r_head = _rot(head_angle)
-    head_center = neck + (r_head @ np.array([0.0, -1.0])) * 0.1 * h
-    ax, ay = 0.06 * h * rng.uniform(0.92, 1.08), 0.074 * h * rng.uniform(0.95, 1.05)
-    yaw = float(rng.uniform(-0.35, 0.35))
-
-    def on_head(x: float, y: float) -> np.ndarray:
-        return head_center + r_head @ np.array([x * ax, y * ay])
-
-    kp[0] = on_head(yaw * 0.55, 0.22)  # nose
-    kp[1] = on_head(left_out * 0.4 + yaw * 0.5, -0.08)  # left eye
-    kp[2] = on_head(-left_out * 0.4 + yaw * 0.5, -0.08)  # right eye
-    kp[3] = on_head(left_out * 0.97, 0.05)  # left ear
-    kp[4] = on_head(-left_out * 0.97, 0.05)  # right ear
-    labelled = np.ones(17, bool)
-    if not front:
-        labelled[:3] = False
-    return Pose(
-        keypoints=kp, labelled=labelled, front=front, height=h, build=build,
-        head_center=head_center, head_axes=(float(ax), float(ay)), head_angle=head_angle,
-        neck=neck, pelvis=np.zeros(2), torso_angle=torso_lean,
-        hands=(hands[0], hands[1]), feet=(feet[0], feet[1]),
-    )  # fmt: skip
-
-
-def translate_pose(pose: Pose, offset: np.ndarray) -> Pose:
-    """Move a posed figure by ``offset`` (x, y) pixels (in place; returns it)."""
-    pose.keypoints = pose.keypoints + offset
-    pose.head_center = pose.head_center + offset
-    pose.neck = pose.neck + offset
-    pose.pelvis = pose.pelvis + offset
-    pose.hands = (pose.hands[0] + offset, pose.hands[1] + offset)
-    pose.feet = (pose.feet[0] + offset, pose.feet[1] + offset)
-    return pose
-
-
-# ---------------------------------------------------------------------------------------------
-# Drawing: shapes with volume, colours, stripes on the left limbs
-# ---------------------------------------------------------------------------------------------
-
-_SKIN = np.array(
-    [[255, 219, 172], [241, 194, 125], [224, 172, 105], [198, 134, 66], [141, 85, 36],
-     [255, 205, 180], [120, 75, 50], [232, 190, 160]], dtype=np.float64,
-)  # fmt: skip
-_HAIR = np.array(
-    [[20, 15, 10], [60, 40, 20], [110, 70, 30], [200, 170, 100], [90, 90, 90], [150, 40, 20]],
-    dtype=np.float64,
-)
-
-
-def _hsv_colour(rng: np.random.Generator, v_lo: float = 0.3, v_hi: float = 0.95) -> np.ndarray:
-    import colorsys
-
-    h, s, v = rng.random(), rng.uniform(0.15, 0.9), rng.uniform(v_lo, v_hi)
-    return np.array(colorsys.hsv_to_rgb(h, s, v)) * 255.0
-
-
-def _jitter(rng: np.random.Generator, colour: np.ndarray, amount: float = 18) -> np.ndarray:
-    return np.clip(colour + rng.uniform(-amount, amount, 3), 0, 255)
-
-
-def _contrast(colour: np.ndarray, *, threshold: float, scale: float, light: tuple[float, float]
-              ) -> np.ndarray:
-    """A darker shade of ``colour`` (``colour * scale``), or for a colour whose luminance is at
-    most ``threshold``, a lighter one (``colour * light[0] + light[1]``)."""
-    lum = 0.299 * colour[0] + 0.587 * colour[1] + 0.114 * colour[2]
-    return colour * scale if lum > threshold else np.clip(colour * light[0] + light[1], 0, 255)
-
-
-def _stripe_colour(colour: np.ndarray) -> np.ndarray:
-    return _contrast(colour, threshold=100, scale=0.3, light=(0.4, 150))
-
-
-def _taper(p0: np.ndarray, p1: np.ndarray, w0: float, w1: float) -> np.ndarray:
-    d = p1 - p0
-    n = np.array([-d[1], d[0]]) / max(float(np.hypot(*d)), 1e-6)
-    return np.array([p0 + n * w0 / 2, p1 + n * w1 / 2, p1 - n * w1 / 2, p0 - n * w0 / 2])
-
-
-def _outline_colour(colour: np.ndarray) -> np.ndarray:
-    return _contrast(colour, threshold=70, scale=0.45, light=(0.5, 80))
-
-
-def _limb_shapes(p0, p1, w0, w1, colour, striped, stripes=4):
-    """A tapered limb with round joints and a contour line; striped limbs get ``stripes`` dark
-    bands. The contour (a seam across each joint included) keeps a limb visible in front of a
-    torso of the same colour, as folds and shading do on a real sleeve."""
-    quad = _taper(p0, p1, w0, w1)
-    thickness = max(1, int(round(0.08 * max(w0, w1))))
-    shapes = [("poly", quad, colour), ("circle", p0, w0 / 2, colour),
-              ("outline", quad, thickness, _outline_colour(colour))]
-    if striped:
-        dark = _stripe_colour(colour)
-        edges = np.linspace(0.12, 0.88, 2 * stripes)
-        for t0, t1 in edges.reshape(-1, 2):
-            a, b = p0 + (p1 - p0) * t0, p0 + (p1 - p0) * t1
-            band = _taper(a, b, w0 + (w1 - w0) * t0, w0 + (w1 - w0) * t1)
-            shapes.append(("stripe", band, dark))  # inside the limb: colour only, no mask
-    return shapes
-
-
-def figure_shapes(pose: Pose, rng: np.random.Generator) -> list[tuple]:
-    """The drawing of a posed figure, back to front: ``(kind, geometry..., rgb colour)`` tuples."""
-    h, kp = pose.height, pose.keypoints
-    b = pose.build * 1.45  # limbs and torso with volume (clothes): COCO-like mask/box ratios
-    skin = _jitter(rng, _SKIN[rng.integers(len(_SKIN))], 12)
-    hair = _jitter(rng, _HAIR[rng.integers(len(_HAIR))], 15)
-    shirt = _hsv_colour(rng)
-    pants = _hsv_colour(rng, 0.25, 0.85)
-    sleeve_long = rng.random() < 0.5
-    legs_long = rng.random() < 0.65
-    forearm = shirt * 0.85 if sleeve_long else skin
-    shin = pants * 0.85 if legs_long else skin
-    shapes: list[tuple] = []
-    # legs, left one striped (the person's left: keypoints 11, 13, 15)
-    for (hip, knee, ankle), foot, striped in (((11, 13, 15), pose.feet[0], True),
-                                             ((12, 14, 16), pose.feet[1], False)):
-        shapes += _limb_shapes(kp[hip], kp[knee], 0.1 * h * b, 0.072 * h * b, pants, striped)
-        shapes += _limb_shapes(kp[knee], kp[ankle], 0.072 * h * b, 0.05 * h * b, shin, striped)
-        shapes.append(("circle", kp[ankle], 0.025 * h * b, shin))
-        ang = math.degrees(math.atan2(*(foot - kp[ankle])[::-1]))
-        shapes.append(("ellipse", foot, (0.05 * h, 0.022 * h * b), ang, shin * 0.6))
-    # torso: shoulders, waist, hips (a polygon), pelvis in the trousers' colour
-    up = _rot(pose.torso_angle) @ np.array([0.0, -1.0])
-    side = np.array([-up[1], up[0]])  # image-right when upright
-    ls, rs = kp[5], kp[6]
-    lh, rh = kp[11], kp[12]
-    out_l = np.sign(np.dot(ls - rs, side)) or 1.0
-    waist = pose.pelvis + up * 0.11 * h
-    wh = 0.09 * h * b
-    torso = np.array([
-        ls + side * out_l * 0.03 * h, waist + side * out_l * wh, lh + side * out_l * 0.035 * h,
-        rh - side * out_l * 0.035 * h, waist - side * out_l * wh, rs - side * out_l * 0.03 * h,
-        pose.neck - side * 0.04 * h, pose.neck + side * 0.04 * h,
-    ])  # fmt: skip
-    shapes.append(("poly", torso, shirt))
-    pelvis = np.array([
-        waist + side * out_l * wh, lh + side * out_l * 0.035 * h, lh - up * 0.045 * h,
-        rh - up * 0.045 * h, rh - side * out_l * 0.035 * h, waist - side * out_l * wh,
-    ])  # fmt: skip
-    shapes.append(("poly", pelvis, pants))
-    # neck and head
-    shapes.append(("poly", _taper(pose.neck + up * 0.01 * h, pose.head_center,
-                                  0.05 * h * b, 0.045 * h * b), skin))  # fmt: skip
-    ax, ay = pose.head_axes
-    ears = (kp[3], kp[4])
-    for ear in ears:
-        shapes.append(("ellipse", ear, (0.014 * h, 0.024 * h), pose.head_angle, skin * 0.85))
-    face = skin if pose.front else hair
-    shapes.append(("ellipse", pose.head_center, (ax, ay), pose.head_angle, face))
-    r_head = _rot(pose.head_angle)
-    if pose.front:
-        cap = pose.head_center + r_head @ np.array([0.0, -0.55 * ay])
-        shapes.append(("ellipse", cap, (ax * 0.98, ay * 0.5), pose.head_angle, hair))
-        eye_r = max(0.008 * h, 0.6)
-        shapes.append(("circle", kp[1], eye_r, np.array([25.0, 25.0, 35.0])))
-        shapes.append(("circle", kp[2], eye_r, np.array([25.0, 25.0, 35.0])))
-        shapes.append(("circle", kp[0], max(0.009 * h, 0.5), skin * 0.6))
-        mouth = kp[0] + r_head @ np.array([0.0, 0.3 * ay])
-        shapes.append(("ellipse", mouth, (0.018 * h, 0.006 * h), pose.head_angle,
-                       np.array([150.0, 50.0, 50.0])))  # fmt: skip
-    # arms last (in front of the torso), left one striped
-    for (sh, el, wr), hand, striped in (((5, 7, 9), pose.hands[0], True),
-                                        ((6, 8, 10), pose.hands[1], False)):
-        shapes += _limb_shapes(kp[sh], kp[el], 0.062 * h * b, 0.05 * h * b, shirt, striped)
-        shapes += _limb_shapes(kp[el], kp[wr], 0.05 * h * b, 0.038 * h * b, forearm, striped)
-        shapes.append(("circle", kp[wr], 0.019 * h * b, forearm))
-        shapes.append(("circle", hand, 0.03 * h * b, skin))
-    return shapes
-
-
-def _fixed(points: np.ndarray) -> np.ndarray:
-    return np.round(np.asarray(points, np.float64) * _ONE).astype(np.int32)
-
-
-def draw_shapes(canvas: np.ndarray | None, shapes: list[tuple], *,
-                labels: np.ndarray | None = None, label: int = 1) -> None:
-    """Draw ``shapes`` in place: in colour (anti-aliased) on ``canvas``, and, when given, as the
-    value ``label`` (no anti-aliasing) on the integer image ``labels``."""
-    import cv2
-
-    aa = cv2.LINE_AA
-    for shape in shapes:
-        kind, colour = shape[0], shape[-1]
-        col = tuple(float(c) for c in colour)
-        targets = []
-        if canvas is not None:
-            targets.append((canvas, col, aa))
-        if labels is not None and kind != "stripe":
-            targets.append((labels, (label,), cv2.LINE_8))
-        if kind in ("poly", "stripe"):
-            pts = [_fixed(shape[1])]
-            for img, c, lt in targets:
-                cv2.fillPoly(img, pts, c, lt, _SHIFT)
-        elif kind == "outline":
-            pts = [_fixed(shape[1])]
-            for img, c, lt in targets:
-                cv2.polylines(img, pts, True, c, int(shape[2]), lt, _SHIFT)
-        elif kind == "circle":
-            c = _fixed(shape[1])
-            centre, r = (int(c[0]), int(c[1])), max(int(round(shape[2] * _ONE)), 1)
-            for img, cc, lt in targets:
-                cv2.circle(img, centre, r, cc, -1, lt, _SHIFT)
-        elif kind == "ellipse":
-            c = _fixed(shape[1])
-            centre = (int(c[0]), int(c[1]))
-            axes = (max(int(round(shape[2][0] * _ONE)), 1), max(int(round(shape[2][1] * _ONE)), 1))
-            for img, cc, lt in targets:
-                cv2.ellipse(img, centre, axes, float(shape[3]), 0, 360, cc, -1, lt, _SHIFT)
-        else:  # pragma: no cover - internal shapes only
-            raise ValueError(
-                f"shape kind: expected poly, stripe, outline, circle or ellipse, got {kind!r}")
-
-
-# ---------------------------------------------------------------------------------------------
-# Backgrounds, distractors, occluders
-# ---------------------------------------------------------------------------------------------
-
-
-def _smooth_field(rng: np.random.Generator, w: int, h: int, cell: int, channels: int = 1):
-    import cv2
-
-    small = rng.random((h // cell + 2, w // cell + 2, channels)).astype(np.float32)
-    big = cv2.resize(small, (w + 2 * cell, h + 2 * cell), interpolation=cv2.INTER_LINEAR)
-    big = big.reshape(big.shape[0], big.shape[1], channels)
-    return big[cell : cell + h, cell : cell + w]
-
-
-def render_background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """A textured RGB background (uint8 [H, W, 3]) with distractor shapes of body-like colours."""
-
-    import cv2
-
-    c0, c1 = _hsv_colour(rng, 0.2, 0.95), _hsv_colour(rng, 0.2, 0.95)
-    t = _smooth_field(rng, width, height, int(rng.integers(48, 160)))
-    tex = _smooth_field(rng, width, height, int(rng.integers(3, 10)), 3)
-    t = np.ascontiguousarray(t[..., 0])
-    img = cv2.merge([t * np.float32(c1[i] - c0[i]) + np.float32(c0[i]) for i in range(3)])
-    img += (np.ascontiguousarray(tex) - np.float32(0.5)) * np.float32(rng.uniform(10, 70))
-    img = np.ascontiguousarray(np.clip(img, 0, 255).astype(np.uint8))
-    w, h = width, height
-    s = min(w, h)
-    for _ in range(int(rng.integers(4, 14))):
-        kind = rng.integers(6)
-        colour = _SKIN[rng.integers(len(_SKIN))] if rng.random() < 0.3 else _hsv_colour(rng)
-        col = tuple(float(c) for c in _jitter(rng, colour, 20))
-        p = rng.uniform((0, 0), (w, h))
-        if kind == 0:  # rectangle
-            q = p + rng.uniform(-0.3, 0.3, 2) * s
-            cv2.rectangle(img, tuple(int(v) for v in p), tuple(int(v) for v in q), col, -1)
-        elif kind == 1:  # blob
-            axes = (int(rng.uniform(0.02, 0.15) * s), int(rng.uniform(0.02, 0.12) * s))
-            cv2.ellipse(img, tuple(int(v) for v in p), axes, float(rng.uniform(0, 180)), 0, 360,
-                        col, -1, cv2.LINE_AA)  # fmt: skip
-        elif kind == 2:  # lines
-            q = p + rng.uniform(-0.6, 0.6, 2) * s
-            cv2.line(img, tuple(int(v) for v in p), tuple(int(v) for v in q), col,
-                     int(rng.integers(1, 5)), cv2.LINE_AA)  # fmt: skip
-        elif kind == 3:  # a limb-like capsule (a distractor: a limb without a person)
-            q = p + rng.uniform(-0.2, 0.2, 2) * s
-            wd = rng.uniform(0.02, 0.06) * s
-            # never striped: stripes mark a person's left side
-            shapes = _limb_shapes(p, q, wd, wd * 0.8, np.array(col), striped=False)
-            shapes.append(("circle", q, wd * 0.4, np.array(col)))
-            draw_shapes(img, shapes)
-        elif kind == 4:  # polygon
-            pts = p + rng.uniform(-0.15, 0.15, (int(rng.integers(3, 7)), 2)) * s
-            cv2.fillPoly(img, [pts.astype(np.int32)], col, cv2.LINE_AA)
-        else:  # a head-like disc with two dots
-            r = rng.uniform(0.015, 0.05) * s
-            draw_shapes(img, [("circle", p, r, np.array(col)),
-                              ("circle", p + (r * 0.4, -r * 0.1), r * 0.15, np.array([30.0] * 3))])
-    return img
-
-
-# ---------------------------------------------------------------------------------------------
-# One image: place people, render, annotate
+# Masks to COCO fields
 # ---------------------------------------------------------------------------------------------
 
 
@@ -482,6 +115,11 @@ def _bbox(mask: np.ndarray) -> list[float]:
     return [float(xs[0]), float(ys[0]), float(xs[-1] - xs[0] + 1), float(ys[-1] - ys[0] + 1)]
 
 
+# ---------------------------------------------------------------------------------------------
+# One image: place people, render, annotate
+# ---------------------------------------------------------------------------------------------
+
+
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
     x0, y0 = max(a[0], b[0]), max(a[1], b[1])
     x1, y1 = min(a[2], b[2]), min(a[3], b[3])
@@ -498,70 +136,95 @@ def _extent(pose: Pose) -> np.ndarray:
                      pts[:, 0].max() + pad, pts[:, 1].max() + pad])  # fmt: skip
 
 
-def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, list[dict]]:
-    """One synthetic image (RGB uint8 [H, W, 3]) and its annotations (without ids).
+def _crowd_layer(rng: np.random.Generator, w: int, h: int) -> Layer:
+    """A crowd region: many small overlapping figures, annotated as one ``iscrowd`` region."""
+    n = int(rng.integers(5, 12))
+    cx, cy = rng.uniform(0.15 * w, 0.85 * w), rng.uniform(0.25 * h, 0.75 * h)
+    spread = rng.uniform(0.1, 0.22) * w
+    crowd = []
+    for _ in range(n):
+        pose = sample_pose(rng, rng.uniform(0.1, 0.18) * h)
+        off = np.array([cx + rng.uniform(-spread, spread), cy + rng.uniform(-0.06, 0.06) * h])
+        crowd += figure_shapes(translate_pose(pose, off), rng)
+    return ("crowd", crowd, None)
 
-    People are drawn from far to near; a keypoint covered by a nearer person or by a foreground
-    occluder gets ``v = 1``; one outside ``[0, W-1] x [0, H-1]`` gets ``v = 0`` and ``(0, 0)``.
-    """
-    w, h = int(width), int(height)
-    img = render_background(rng, w, h)
-    layers: list[tuple[str, list[tuple], Pose | None]] = []  # (kind, shapes, pose), far to near
 
-    if rng.random() < 0.18:  # a crowd region: many small overlapping figures, no keypoints
-        n = int(rng.integers(5, 12))
-        cx, cy = rng.uniform(0.15 * w, 0.85 * w), rng.uniform(0.25 * h, 0.75 * h)
-        spread = rng.uniform(0.1, 0.22) * w
-        crowd = []
-        for _ in range(n):
-            pose = sample_pose(rng, rng.uniform(0.1, 0.18) * h)
-            off = np.array([cx + rng.uniform(-spread, spread), cy + rng.uniform(-0.06, 0.06) * h])
-            crowd += figure_shapes(translate_pose(pose, off), rng)
-        layers.append(("crowd", crowd, None))
+def _offset_range(ext: np.ndarray, w: int, h: int, truncate: bool) -> tuple[float, ...]:
+    """``(lo_x, hi_x, lo_y, hi_y)``: the offsets that keep the extent ``ext`` in the image, or
+    up to ~40 % outside it for a truncated person (or one too large to fit)."""
+    ew, eh = ext[2] - ext[0], ext[3] - ext[1]
+    lo_x, hi_x = -ext[0], w - ext[2]
+    lo_y, hi_y = -ext[1], h - ext[3]
+    if truncate or hi_x < lo_x or hi_y < lo_y:
+        lo_x, hi_x = -ext[0] - 0.4 * ew, w - ext[2] + 0.4 * ew
+        lo_y, hi_y = -ext[1] - 0.3 * eh, h - ext[3] + 0.3 * eh
+        if hi_y < lo_y:
+            lo_y = hi_y = (h - ext[1] - ext[3]) / 2
+    return lo_x, hi_x, lo_y, hi_y
 
+
+def _candidate(rng: np.random.Generator, w: int, h: int
+               ) -> tuple[float, Pose, np.ndarray, np.ndarray]:
+    """A person of random size and place: ``(height, pose at the origin, box, offset)``."""
+    ph = float(math.exp(rng.uniform(math.log(0.25), math.log(0.98)))) * h
+    pose = sample_pose(rng, ph)
+    ext = _extent(pose)
+    truncate = rng.random() < 0.15
+    lo_x, hi_x, lo_y, hi_y = _offset_range(ext, w, h, truncate)
+    off = np.array([rng.uniform(lo_x, hi_x), rng.uniform(lo_y, max(hi_y, lo_y))])
+    return ph, pose, ext + np.concatenate([off, off]), off
+
+
+def _place_people(rng: np.random.Generator, w: int, h: int) -> list[Pose]:
+    """1-5 people, boxes overlapping (IoU < 0.15) but not hiding each other, far to near."""
     n_people = int(rng.choice([1, 2, 3, 4, 5], p=[0.12, 0.24, 0.3, 0.22, 0.12]))
     boxes: list[np.ndarray] = []
     people: list[tuple[float, Pose]] = []
     for _ in range(n_people):
         for _attempt in range(12):
-            ph = float(math.exp(rng.uniform(math.log(0.25), math.log(0.98)))) * h
-            pose = sample_pose(rng, ph)
-            ext = _extent(pose)
-            ew, eh = ext[2] - ext[0], ext[3] - ext[1]
-            truncate = rng.random() < 0.15
-            lo_x, hi_x = -ext[0], w - ext[2]
-            lo_y, hi_y = -ext[1], h - ext[3]
-            if truncate or hi_x < lo_x or hi_y < lo_y:  # allow up to ~40 % outside the image
-                lo_x, hi_x = -ext[0] - 0.4 * ew, w - ext[2] + 0.4 * ew
-                lo_y, hi_y = -ext[1] - 0.3 * eh, h - ext[3] + 0.3 * eh
-                if hi_y < lo_y:
-                    lo_y = hi_y = (h - ext[1] - ext[3]) / 2
-            off = np.array([rng.uniform(lo_x, hi_x), rng.uniform(lo_y, max(hi_y, lo_y))])
-            box = ext + np.concatenate([off, off])
-            if all(_box_iou(box, other) < 0.15 for other in boxes):  # overlap, not hiding
+            ph, pose, box, off = _candidate(rng, w, h)
+            if all(_box_iou(box, other) < 0.15 for other in boxes):
                 boxes.append(box)
                 people.append((ph + rng.uniform(-0.15, 0.15) * h, translate_pose(pose, off)))
                 break
     people.sort(key=lambda item: item[0])  # smaller (farther) first, roughly
-    for _, pose in people:
-        layers.append(("person", figure_shapes(pose, rng), pose))
+    return [pose for _, pose in people]
 
-    if rng.random() < 0.2:  # a foreground occluder (a post, a box, a blob)
-        colour = _hsv_colour(rng)
-        p = rng.uniform((0, 0), (w, h))
-        if rng.random() < 0.5:
-            q = p + (rng.uniform(0.03, 0.1) * w, rng.uniform(0.3, 1.0) * h)
-            shape = ("poly", np.array([p, (q[0], p[1]), q, (p[0], q[1])]), colour)
+
+def _occluder_layer(rng: np.random.Generator, w: int, h: int) -> Layer:
+    """A foreground occluder: a post, a box or a blob."""
+    colour = hsv_colour(rng)
+    p = rng.uniform((0, 0), (w, h))
+    if rng.random() < 0.5:
+        q = p + (rng.uniform(0.03, 0.1) * w, rng.uniform(0.3, 1.0) * h)
+        shape = ("poly", np.array([p, (q[0], p[1]), q, (p[0], q[1])]), colour)
+    else:
+        shape = ("ellipse", p, (rng.uniform(0.04, 0.12) * w, rng.uniform(0.04, 0.12) * h),
+                 float(rng.uniform(0, 180)), colour)  # fmt: skip
+    return ("occluder", [shape], None)
+
+
+def _keypoint_field(pose: Pose, labels: np.ndarray, label: int) -> tuple[list[float], int]:
+    """COCO ``keypoints`` (51 numbers) of the person drawn as ``label``, and ``num_keypoints``."""
+    h, w = labels.shape
+    kp = pose.keypoints
+    inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
+    labelled = pose.labelled & inside
+    xi = np.clip(np.round(kp[:, 0]).astype(int), 0, w - 1)
+    yi = np.clip(np.round(kp[:, 1]).astype(int), 0, h - 1)
+    hidden = labels[yi, xi] > label  # a later (nearer) layer covers the keypoint
+    v = np.where(labelled, np.where(hidden, 1, 2), 0)
+    flat: list[float] = []
+    for k in range(17):
+        if v[k]:
+            flat += [round(float(kp[k, 0]), 2), round(float(kp[k, 1]), 2), int(v[k])]
         else:
-            shape = ("ellipse", p, (rng.uniform(0.04, 0.12) * w, rng.uniform(0.04, 0.12) * h),
-                     float(rng.uniform(0, 180)), colour)  # fmt: skip
-        layers.append(("occluder", [shape], None))
+            flat += [0, 0, 0]
+    return flat, int((v > 0).sum())
 
-    # a label image: which layer is in front at each pixel (0: background)
-    labels = np.zeros((h, w), np.uint8)
-    for i, (_, shapes, _) in enumerate(layers):
-        draw_shapes(img, shapes, labels=labels, label=i + 1)
 
+def _annotations(layers: list[Layer], labels: np.ndarray) -> list[dict]:
+    """One annotation (without ids) per crowd or person layer that is visible somewhere."""
     anns = []
     for i, (kind, _, pose) in enumerate(layers):
         if kind == "occluder":
@@ -575,25 +238,18 @@ def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.
             ann.update(iscrowd=1, segmentation=_rle_uncompressed(visible), keypoints=[0] * 51,
                        num_keypoints=0)  # fmt: skip
         else:
-            kp = pose.keypoints
-            inside = (kp[:, 0] >= 0) & (kp[:, 0] <= w - 1) & (kp[:, 1] >= 0) & (kp[:, 1] <= h - 1)
-            labelled = pose.labelled & inside
-            xi = np.clip(np.round(kp[:, 0]).astype(int), 0, w - 1)
-            yi = np.clip(np.round(kp[:, 1]).astype(int), 0, h - 1)
-            hidden = labels[yi, xi] > i + 1  # a later (nearer) layer covers the keypoint
-            v = np.where(labelled, np.where(hidden, 1, 2), 0)
-            flat: list[float] = []
-            for k in range(17):
-                if v[k]:
-                    flat += [round(float(kp[k, 0]), 2), round(float(kp[k, 1]), 2), int(v[k])]
-                else:
-                    flat += [0, 0, 0]
+            flat, num = _keypoint_field(pose, labels, i + 1)
             polys = _polygons(visible)
             ann.update(segmentation=polys if polys else _rle_uncompressed(visible),
-                       keypoints=flat, num_keypoints=int((v > 0).sum()))  # fmt: skip
+                       keypoints=flat, num_keypoints=num)  # fmt: skip
         anns.append(ann)
+    return anns
 
-    noise = rng.random((h, w, 3), dtype=np.float32)  # uniform sensor noise, 4-12 levels wide
+
+def _sensor_noise(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    """Uniform sensor noise 4-12 levels wide, then a slight blur three times in ten."""
+    h, w = img.shape[:2]
+    noise = rng.random((h, w, 3), dtype=np.float32)
     noise -= np.float32(0.5)
     noise *= np.float32(rng.uniform(4, 12))
     noise += img
@@ -602,7 +258,29 @@ def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.
         import cv2
 
         img = cv2.GaussianBlur(img, (3, 3), 0)
-    return img, anns
+    return img
+
+
+def render_image(rng: np.random.Generator, width: int, height: int) -> tuple[np.ndarray, list[dict]]:
+    """One synthetic image (RGB uint8 [H, W, 3]) and its annotations (without ids).
+
+    People are drawn from far to near; a keypoint covered by a nearer person or by a foreground
+    occluder gets ``v = 1``; one outside ``[0, W-1] x [0, H-1]`` gets ``v = 0`` and ``(0, 0)``.
+    """
+    w, h = int(width), int(height)
+    img = render_background(rng, w, h)
+    layers: list[Layer] = []  # far to near
+    if rng.random() < 0.18:
+        layers.append(_crowd_layer(rng, w, h))
+    for pose in _place_people(rng, w, h):
+        layers.append(("person", figure_shapes(pose, rng), pose))
+    if rng.random() < 0.2:
+        layers.append(_occluder_layer(rng, w, h))
+    labels = np.zeros((h, w), np.uint8)  # which layer is in front at each pixel (0: background)
+    for i, (_, shapes, _) in enumerate(layers):
+        draw_shapes(img, shapes, labels=labels, label=i + 1)
+    anns = _annotations(layers, labels)
+    return _sensor_noise(rng, img), anns
 
 
 # ---------------------------------------------------------------------------------------------
@@ -711,7 +389,7 @@ def _manifest_expected(spec: SyntheticSpec) -> dict:
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
-    path = Path(out_dir) / MANIFEST_NAME
+    path = Path(out_dir) / config.MANIFEST_NAME
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
@@ -750,7 +428,7 @@ def generate(out_dir: str | Path | None = None, *, seed: int = 0,
         if progress:
             print(f"synthetic data already complete in {out} (seed {spec.seed}): nothing to do")
         return out
-    manifest_path = out / MANIFEST_NAME
+    manifest_path = out / config.MANIFEST_NAME
     if manifest_path.exists():
         manifest_path.unlink()  # from now on the folder counts as partial until we finish
     files: dict[str, str] = {}
@@ -772,9 +450,3 @@ def generate(out_dir: str | Path | None = None, *, seed: int = 0,
     config.write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return out
 
-
-def remove(out_dir: str | Path) -> None:
-    """Delete a generated dataset folder (only if it holds a synthetic manifest or layout)."""
-    out = Path(out_dir)
-    if (out / MANIFEST_NAME).exists() or (out / "annotations").is_dir():
-        shutil.rmtree(out)

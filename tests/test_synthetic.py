@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from course_lib import coco, synthetic
+from course_lib import coco, config, synthetic, synthetic_render
 
 SPEC = synthetic.SyntheticSpec(seed=0, num_train_images=5, num_val_images=4, image_size=(160, 128))
 
@@ -157,8 +157,8 @@ def test_a_limb_stays_visible_in_front_of_a_torso_of_its_own_colour():
     colour = np.array([60.0, 140.0, 90.0])
     canvas = np.empty((60, 80, 3), np.float64)
     canvas[:] = colour
-    shapes = synthetic._limb_shapes(np.array([20.0, 30.0]), np.array([60.0, 30.0]), 12.0, 9.0,
-                                    colour, striped=False)
+    shapes = synthetic_render._limb_shapes(np.array([20.0, 30.0]), np.array([60.0, 30.0]), 12.0,
+                                           9.0, colour, striped=False)
     synthetic.draw_shapes(canvas, shapes)
     changed = np.abs(canvas - colour).max(axis=2) > 40
     rows = np.flatnonzero(changed[:, 40])  # a cut across the middle of the limb
@@ -170,7 +170,7 @@ def test_a_limb_stays_visible_in_front_of_a_torso_of_its_own_colour():
 def test_rerun_does_nothing_and_partial_runs_are_redone(tmp_path):
     spec = synthetic.SyntheticSpec(seed=2, num_train_images=3, num_val_images=2, image_size=(96, 80))
     out = synthetic.generate(tmp_path / "d", spec=spec, progress=False)
-    manifest = out / synthetic.MANIFEST_NAME
+    manifest = out / config.MANIFEST_NAME
     stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
     assert synthetic.is_complete(out, spec)
     synthetic.generate(out, spec=spec, progress=False)
@@ -208,6 +208,14 @@ def test_cli_defaults_and_bad_seed(tmp_path, monkeypatch, capsys):
         mod.main(["--seed", "-1"])
     with pytest.raises(SystemExit):
         mod.main(["--profile", "huge"])
+
+
+def test_figure_drawing_names_stay_reachable_from_synthetic():
+    # 00_setup.ipynb poses and draws figures through ``synthetic``; they live in synthetic_render
+    for name in ("Pose", "sample_pose", "translate_pose", "figure_shapes", "draw_shapes",
+                 "render_background"):
+        assert getattr(synthetic, name) is getattr(synthetic_render, name)
+    assert not hasattr(synthetic, "remove")
 
 
 def test_spec_from_profile_rejects_bad_seed():
