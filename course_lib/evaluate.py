@@ -8,7 +8,10 @@ Taught in ``08_oks_evaluation.ipynb``. Two layers:
 * :func:`evaluate_keypoints`, the fast evaluator: the same rules as pycocotools'
   ``COCOeval(iouType="keypoints")`` (``evaluate()`` + ``accumulate()`` + ``summarize()``), with
   every image processed at once in numpy. Its ten stats are equal (``==``, not "close") to
-  pycocotools' on any valid input; ``tests/test_evaluate.py`` pins each rule.
+  pycocotools' on any valid input; ``tests/test_evaluate.py`` pins each rule. It reads as six
+  named steps; the vectorised machinery behind them is in ``course_lib.evaluate_arrays``
+  (arrays, grouping, the OKS of every pair) and ``course_lib.evaluate_matching`` (greedy
+  matching of many images at once, accumulation, summary).
 
 The rules of pycocotools that :func:`evaluate_keypoints` reproduces:
 
@@ -55,16 +58,16 @@ Where pycocotools crashes or silently does the wrong thing, this module document
 
 from __future__ import annotations
 
-import itertools
 import json
-import operator
 import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from course_lib.coco import NUM_KEYPOINTS, OKS_SIGMAS
+from course_lib import evaluate_arrays, evaluate_matching
+from course_lib.coco import OKS_SIGMAS
+from course_lib.evaluate_arrays import EPS as _EPS
 
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
 # The parameters of pycocotools' Params.setKpParams, built the same way (same floating values).
@@ -76,7 +79,6 @@ AREA_RANGES: dict[str, tuple[float, float]] = {
     "medium": (32**2, 96**2),
     "large": (96**2, 1e5**2),
 }
-_EPS = np.spacing(1)  # pycocotools adds it to the area (OKS) and to tp + fp (precision)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -267,256 +269,9 @@ def _load_results(results: Any) -> list:
     return list(results)
 
 
-def _keypoint_array(name: str, items: list, num_values: int) -> np.ndarray:
-    """``[N, num_values]`` float64 from a list of keypoint lists, with a precise error."""
-    try:
-        lengths = np.fromiter(map(len, items), dtype=np.int64, count=len(items))
-        if np.all(lengths == num_values):
-            flat = np.fromiter(itertools.chain.from_iterable(items), dtype=np.float64,
-                               count=len(items) * num_values)
-            return flat.reshape(len(items), num_values)
-    except (TypeError, ValueError):
-        pass
-    for i, kp in enumerate(items):
-        try:
-            one = np.asarray(kp, dtype=np.float64)
-        except (ValueError, TypeError):
-            one = None
-        if one is None or one.shape != (num_values,):
-            what = "not a list of numbers" if one is None else f"{one.size} values"
-            raise ValueError(
-                f"{name}[{i}]['keypoints']: expected {num_values} numbers "
-                f"(x, y, v for {num_values // 3} keypoints), got {what}"
-            )
-    return np.asarray(items, dtype=np.float64).reshape(len(items), num_values)
-
-
-def _gt_arrays(gt: dict, image_index: dict, cat_index: dict) -> dict:
-    anns = [
-        a for a in gt["annotations"]
-        if a.get("image_id") in image_index and a.get("category_id") in cat_index
-    ]  # fmt: skip
-    for a in anns:
-        for key in ("id", "keypoints", "bbox", "area"):
-            if key not in a:
-                raise ValueError(f"gt: annotation {a.get('id', '(no id)')!r} has no {key!r}")
-    ids = [a["id"] for a in anns]
-    if len(set(ids)) != len(ids):
-        seen, dup = set(), None
-        for i in ids:
-            if i in seen:
-                dup = i
-                break
-            seen.add(i)
-        raise ValueError(f"gt: annotation id {dup!r} appears more than once (ids must be unique)")
-    kp = _keypoint_array("gt['annotations']", [a["keypoints"] for a in anns], 3 * NUM_KEYPOINTS)
-    kp = kp.reshape(-1, NUM_KEYPOINTS, 3)
-    if not np.all(np.isfinite(kp)):
-        raise ValueError("gt: keypoints contain NaN or inf")
-    bbox = np.asarray([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-    area = np.asarray([a["area"] for a in anns], dtype=np.float64)
-    iscrowd = [a.get("iscrowd", 0) for a in anns]
-    crowd = np.asarray([int(c) != 0 for c in iscrowd], dtype=bool)
-    num_kp = [a.get("num_keypoints") for a in anns]
-    no_kp = np.asarray([n == 0 for n in num_kp], dtype=bool)
-    missing = np.asarray([n is None for n in num_kp], dtype=bool)
-    if missing.any():  # no num_keypoints: count the labelled keypoints instead
-        no_kp[missing] = ~np.any(kp[missing, :, 2] > 0, axis=1)
-    ignore = np.asarray([bool(c) for c in iscrowd], dtype=bool) | no_kp
-    visible = kp[:, :, 2] > 0
-    no_label = ~visible.any(axis=1)  # OKS then uses all keypoints and the enlarged box
-    counted = visible | no_label[:, None]
-    xy_counted = np.where(counted[:, :, None], kp[:, :, :2], np.nan)
-    with np.errstate(all="ignore"):
-        lo = np.nanmin(xy_counted, axis=1) if len(kp) else np.zeros((0, 2))
-        hi = np.nanmax(xy_counted, axis=1) if len(kp) else np.zeros((0, 2))
-    count_order = np.argsort(~counted, axis=1, kind="stable")  # counted keypoints first, in order
-    return {
-        "n_count": counted.sum(axis=1),
-        "count_order": count_order,
-        "x_sorted": np.take_along_axis(kp[:, :, 0], count_order, axis=1),
-        "y_sorted": np.take_along_axis(kp[:, :, 1], count_order, axis=1),
-        "no_label": no_label,
-        "lo": lo,  # box of the counted keypoints (for skipping far-apart pairs)
-        "hi": hi,
-        "image": np.asarray([image_index[a["image_id"]] for a in anns], dtype=np.int64),
-        "category": np.asarray([cat_index[a["category_id"]] for a in anns], dtype=np.int64),
-        "bbox": bbox,
-        "area": area,
-        "crowd": crowd,
-        "ignore": ignore,
-    }
-
-
-def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
-    n = len(results)
-    if not all(map(isinstance, results, itertools.repeat(dict))):
-        i = next(i for i, r in enumerate(results) if not isinstance(r, dict))
-        raise ValueError(f"results[{i}]: expected a dict, got {type(results[i]).__name__}")
-    columns = {}
-    for key in ("image_id", "category_id", "score", "keypoints"):
-        try:
-            columns[key] = list(map(operator.itemgetter(key), results))
-        except KeyError:
-            first = next(i for i, r in enumerate(results) if key not in r)
-            raise ValueError(f"results[{first}]: missing {key!r}") from None
-    try:
-        image = np.fromiter(map(image_index.get, columns["image_id"], itertools.repeat(-1)),
-                            dtype=np.int64, count=n)
-    except TypeError:  # an unhashable image_id
-        raise ValueError("results: every 'image_id' must be an image id") from None
-    if n and image.min() < 0:
-        unknown = sorted({columns["image_id"][i] for i in np.flatnonzero(image < 0)}, key=str)
-        raise ValueError(
-            f"results: {len(unknown)} image_id(s) not in the ground truth's images, e.g. "
-            f"{unknown[:5]} (pycocotools refuses such results too)"
-        )
-    try:
-        score = np.asarray(columns["score"], dtype=np.float64).reshape(n)
-    except (ValueError, TypeError):
-        raise ValueError("results: every 'score' must be a number") from None
-    if not np.all(np.isfinite(score)):
-        raise ValueError(f"results[{int(np.flatnonzero(~np.isfinite(score))[0])}]['score']: not finite")
-    kp = _keypoint_array("results", columns["keypoints"], 3 * NUM_KEYPOINTS)
-    if not np.all(np.isfinite(kp)):
-        bad = int(np.flatnonzero(~np.isfinite(kp).all(axis=1))[0])
-        raise ValueError(f"results[{bad}]['keypoints']: contains NaN or inf")
-    try:
-        category = np.fromiter(map(cat_index.get, columns["category_id"], itertools.repeat(-1)),
-                               dtype=np.int64, count=n)
-    except TypeError:
-        raise ValueError("results: every 'category_id' must be a category id") from None
-    x, y = kp[:, 0::3], kp[:, 1::3]
-    x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
-    # the area COCO.loadRes assigns: the branch is chosen by the FIRST result
-    first = results[0] if n else {}
-    if "bbox" in first and not first["bbox"] == []:
-        boxes = []
-        for i, r in enumerate(results):
-            bb = r.get("bbox")
-            if bb is None or len(bb) != 4:
-                raise ValueError(
-                    f"results[{i}]['bbox']: the first result has a bbox, so every result needs "
-                    f"one of 4 numbers (its area is the detection's area), got {bb!r}"
-                )
-            boxes.append(bb)
-        boxes = np.asarray(boxes, dtype=np.float64)
-        area = boxes[:, 2] * boxes[:, 3]
-    elif "segmentation" in first:
-        from pycocotools import mask as mask_utils
-
-        area = np.asarray([float(mask_utils.area(r["segmentation"])) for r in results])
-    else:
-        area = (x1 - x0) * (y1 - y0)
-    keep = category >= 0  # pycocotools drops results of categories it does not evaluate
-    return {
-        "image": image[keep],
-        "category": category[keep],
-        "score": score[keep],
-        "xy": np.ascontiguousarray(kp[keep].reshape(-1, NUM_KEYPOINTS, 3)[:, :, :2]),
-        "area": area[keep],
-        "lo": np.stack([x0, y0], axis=1)[keep],  # box of the predicted keypoints
-        "hi": np.stack([x1, y1], axis=1)[keep],
-        "index": np.flatnonzero(keep),
-    }
-
-
 # ---------------------------------------------------------------------------------------------
-# The vectorised evaluator
+# The fast evaluator: every image at once (course_lib.evaluate_arrays, evaluate_matching)
 # ---------------------------------------------------------------------------------------------
-
-
-def _pair_oks(dxy: np.ndarray, g: dict, gi: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """OKS of detection keypoints ``dxy [P, K, 2]`` against ground truths ``gi [P]``.
-
-    Bit-identical to pycocotools: the same elementwise operations, and each pair's sum runs over
-    exactly its counted keypoints in order (grouped by their count: numpy's row-wise sum of a
-    ``[P, n]`` array adds in the same order as its sum of one ``[n]`` array).
-    """
-    out = np.empty(len(gi))
-    n_count = g["n_count"][gi]
-    by_count = np.argsort(n_count, kind="stable")
-    bounds = np.searchsorted(n_count[by_count], np.arange(NUM_KEYPOINTS + 2))
-    for n in range(1, NUM_KEYPOINTS + 1):
-        rows = by_count[bounds[n]:bounds[n + 1]]
-        if len(rows) == 0:
-            continue
-        gj = gi[rows]
-        cols = g["count_order"][gj, :n]  # the counted keypoints of each ground truth, in order
-        xd = np.take_along_axis(dxy[rows, :, 0], cols, axis=1)
-        yd = np.take_along_axis(dxy[rows, :, 1], cols, axis=1)
-        box = g["no_label"][gj]
-        dx = xd - g["x_sorted"][gj, :n]
-        dy = yd - g["y_sorted"][gj, :n]
-        if n == NUM_KEYPOINTS and box.any():  # no labelled keypoint: distance to the enlarged box
-            bb = g["bbox"][gj[box]]
-            x0, x1 = bb[:, 0] - bb[:, 2], bb[:, 0] + bb[:, 2] * 2
-            y0, y1 = bb[:, 1] - bb[:, 3], bb[:, 1] + bb[:, 3] * 2
-            xb, yb = xd[box], yd[box]
-            dx[box] = np.maximum(0.0, x0[:, None] - xb) + np.maximum(0.0, xb - x1[:, None])
-            dy[box] = np.maximum(0.0, y0[:, None] - yb) + np.maximum(0.0, yb - y1[:, None])
-        e = (dx**2 + dy**2) / variances[cols] / (g["area"][gj][:, None] + _EPS) / 2
-        out[rows] = np.sum(np.exp(-e), axis=1) / n
-    return out
-
-
-def _surely_below_half(d_lo: np.ndarray, d_hi: np.ndarray, g: dict, pair_dt: np.ndarray,
-                       pair_gt: np.ndarray, variances: np.ndarray) -> np.ndarray:
-    """Pairs whose OKS is certainly below 0.5, the lowest threshold (a shortcut, not a rule).
-
-    Every labelled keypoint of the ground truth lies in its keypoint box and every predicted one
-    in the detection's, so each distance is at least the gap ``D`` between the two boxes and each
-    term ``exp(-e_k) <= exp(-D² / max(k²) / (area + eps) / 2)``. When that bound is below 0.5
-    (with a safety margin far above rounding), OKS < 0.5 and the pair can never match: its OKS
-    need not be computed. Ground truths without labelled keypoints or with a non-positive area
-    are always computed.
-    """
-    if len(pair_dt) == 0:
-        return np.zeros(0, dtype=bool)
-    gap = np.maximum(0.0, np.maximum(g["lo"][pair_gt] - d_hi[pair_dt],
-                                     d_lo[pair_dt] - g["hi"][pair_gt]))
-    area = g["area"][pair_gt]
-    bound = (gap**2).sum(axis=1) / variances.max() / (area + _EPS) / 2
-    return (bound > np.log(2.0) * (1 + 1e-6)) & ~g["no_label"][pair_gt] & (area > 0)
-
-
-def _match_groups(
-    oks_pad: np.ndarray, gt_ignore: np.ndarray, gt_crowd: np.ndarray, thresholds: np.ndarray
-) -> np.ndarray:
-    """Greedy matching of many images at once: ``oks_pad [B, D, G]`` (-1 = no pair), flags
-    ``[B, G]`` → matched ground-truth column ``[B, T, D]`` (-1 = unmatched). Same rule as
-    :func:`match_image`, one detection rank at a time for all images and thresholds together."""
-    num_b, num_d, num_g = oks_pad.shape
-    num_t = len(thresholds)
-    # columns reversed once, so that argmax (first maximum) picks the LAST best column
-    oks_rev = np.ascontiguousarray(oks_pad[:, :, ::-1])
-    regular = np.ascontiguousarray(~gt_ignore[:, None, ::-1])
-    ignored = ~regular
-    free_always = np.ascontiguousarray(gt_crowd[:, None, ::-1])
-    any_ignored = bool(gt_ignore.any())
-    taken = np.zeros((num_b, num_t, num_g), dtype=bool)
-    matched = np.full((num_b, num_t, num_d), -1, dtype=np.int64)
-    thr = np.minimum(thresholds, 1 - 1e-10)[None, :, None]
-    for d in range(num_d):
-        o = oks_rev[:, d, None, :]  # [B, 1, G]
-        rows = np.flatnonzero((o[:, 0, :] >= thr[0, 0, 0]).any(axis=1))  # any candidate at all
-        if len(rows) == 0:
-            continue
-        o = o[rows]
-        ok = (o >= thr) & (~taken[rows] | free_always[rows])
-        cand = ok & regular[rows]
-        choice = np.where(cand.any(axis=2), np.argmax(np.where(cand, o, -1.0), axis=2), -1)
-        if any_ignored:  # ignored ground truths, only where no regular one matched
-            cand = ok & ignored[rows]
-            fallback = (choice < 0) & cand.any(axis=2)
-            if fallback.any():
-                best = np.argmax(np.where(cand, o, -1.0), axis=2)
-                choice = np.where(fallback, best, choice)
-        hit = choice >= 0
-        r_idx, t_idx = np.nonzero(hit)
-        taken[rows[r_idx], t_idx, choice[hit]] = True
-        matched[rows, :, d] = np.where(hit, num_g - 1 - choice, -1)
-    return matched
 
 
 def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) -> dict:
@@ -534,133 +289,17 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
     ``dt_match [T, N]`` (position in ``gt["annotations"]`` of the matched ground truth, -1 if
     none) and ``dt_ignored [T, N]``. See the module docstring for every rule.
     """
-    gt = _load_gt(gt)
-    results = _load_results(results)
-    image_ids = list(np.unique(np.asarray([img["id"] for img in gt["images"]])))
-    image_ids = [i.item() if hasattr(i, "item") else i for i in image_ids]
-    image_index = {i: n for n, i in enumerate(image_ids)}
-    cat_ids = sorted({c["id"] for c in gt["categories"]})
-    cat_index = {c: n for n, c in enumerate(cat_ids)}
-    num_img, num_cat = len(image_ids), len(cat_ids)
-    g = _gt_arrays(gt, image_index, cat_index)
-    dt = _dt_arrays(results, image_index, cat_index)
-    g_ann_position = _annotation_positions(gt, g, image_index, cat_index)
-
-    # ground truths grouped by (category, image), file order inside a group
-    g_group = g["category"] * num_img + g["image"]
-    g_order = np.argsort(g_group, kind="stable")
-    g = {k: (v[g_order] if isinstance(v, np.ndarray) else v) for k, v in g.items()}
-    g_ann_position = g_ann_position[g_order]
-    g_group = g_group[g_order]
-    num_groups = num_cat * num_img
-    g_count = np.bincount(g_group, minlength=num_groups)
-    g_start = np.concatenate([[0], np.cumsum(g_count)[:-1]])
-
-    # detections: by group, then score (highest first), ties in input order; keep the first 20
-    d_group = dt["category"] * num_img + dt["image"]
-    d_order = np.lexsort((np.arange(len(d_group)), -dt["score"], d_group))
-    d_group = d_group[d_order]
-    d_count_all = np.bincount(d_group, minlength=num_groups)
-    d_start_all = np.concatenate([[0], np.cumsum(d_count_all)[:-1]])
-    rank = np.arange(len(d_group)) - d_start_all[d_group]
-    keep = rank < MAX_DETS
-    d_sel = d_order[keep]
-    d_group, rank = d_group[keep], rank[keep]
-    d_score, d_area, d_xy = dt["score"][d_sel], dt["area"][d_sel], dt["xy"][d_sel]
-    num_dt = len(d_group)
-
-    # OKS of every (detection, ground truth) pair of a group, in chunks to bound memory
-    pairs_per_dt = g_count[d_group]
-    pair_dt = np.repeat(np.arange(num_dt), pairs_per_dt)
-    pair_offset = np.arange(len(pair_dt)) - np.repeat(np.cumsum(pairs_per_dt) - pairs_per_dt,
-                                                      pairs_per_dt)
-    pair_gt = g_start[d_group[pair_dt]] + pair_offset
-    variances = (np.asarray(OKS_SIGMAS, dtype=np.float64) * 2) ** 2
-    pair_oks = np.full(len(pair_dt), -1.0)  # -1: OKS below every threshold (never matches)
-    todo = np.flatnonzero(~_surely_below_half(dt["lo"][d_sel], dt["hi"][d_sel], g, pair_dt,
-                                              pair_gt, variances))
-    chunk = 1 << 16
-    for s in range(0, len(todo), chunk):
-        rows = todo[s:s + chunk]
-        pair_oks[rows] = _pair_oks(d_xy[pair_dt[rows]], g, pair_gt[rows], variances)
-
-    # greedy matching, per area range; images bucketed by their number of ground truths
-    thresholds = IOU_THRESHOLDS
-    num_t = len(thresholds)
-    area_names = list(AREA_RANGES)
-    num_a = len(area_names)
-    g_local = np.arange(len(g_group)) - g_start[g_group]
-    groups_with_both = np.flatnonzero((g_count > 0) & (np.bincount(d_group, minlength=num_groups) > 0))
-    buckets = _buckets(groups_with_both, g_count)
-    dt_matched = np.full((num_a, num_t, num_dt), -1, dtype=np.int64)  # global gt position
-    dt_ignored = np.zeros((num_a, num_t, num_dt), dtype=bool)
-    gt_ignored_by_area = np.zeros((num_a, len(g_group)), dtype=bool)
-    g_ign_by_area = []
-    for name in area_names:
-        lo, hi = AREA_RANGES[name]
-        g_ign_by_area.append(g["ignore"] | (g["area"] < lo) | (g["area"] > hi))
-    group_slot = np.full(num_groups, -1, dtype=np.int64)
-    pair_group = d_group[pair_dt]
-    for members, width in buckets:
-        group_slot[members] = np.arange(len(members))
-        depth = int(min(MAX_DETS, d_count_all[members].max()))
-        p = np.flatnonzero(group_slot[pair_group] >= 0)
-        oks_pad = np.full((len(members), depth, width), -1.0)
-        oks_pad[group_slot[pair_group[p]], rank[pair_dt[p]], g_local[pair_gt[p]]] = pair_oks[p]
-        gm = np.flatnonzero(group_slot[g_group] >= 0)
-        g_slot = (group_slot[g_group[gm]], g_local[gm])
-        crowd_pad = np.zeros((len(members), width), dtype=bool)
-        crowd_pad[g_slot] = g["crowd"][gm]
-        dm = np.flatnonzero(group_slot[d_group] >= 0)
-        d_slot = group_slot[d_group[dm]]
-        for a in range(num_a):
-            ign_pad = np.ones((len(members), width), dtype=bool)
-            ign_pad[g_slot] = g_ign_by_area[a][gm]
-            local = _match_groups(oks_pad, ign_pad, crowd_pad, thresholds)  # [B, T, depth]
-            col = local[d_slot, :, rank[dm]].T  # [T, n]
-            dt_matched[a][:, dm] = np.where(col >= 0, g_start[d_group[dm]][None, :] + col, -1)
-        group_slot[members] = -1
-    for a, name in enumerate(area_names):
-        lo, hi = AREA_RANGES[name]
-        gt_ignored_by_area[a] = g_ign_by_area[a]
-        m = dt_matched[a]
-        out_of_range = (d_area < lo) | (d_area > hi)
-        hit = m >= 0
-        dt_ignored[a] = np.broadcast_to(out_of_range, m.shape)
-        dt_ignored[a][hit] = g_ign_by_area[a][m[hit]]
-
-    # accumulate: precision [T, R, K, A, M] and recall [T, K, A, M], -1 where no ground truth
-    num_r = len(RECALL_THRESHOLDS)
-    precision = -np.ones((num_t, num_r, num_cat, num_a, 1))
-    recall = -np.ones((num_t, num_cat, num_a, 1))
-    d_cat = d_group // num_img
-    g_cat = g_group // num_img
-    for k in range(num_cat):
-        dk = np.flatnonzero(d_cat == k)  # already in (image, rank) order, as pycocotools concatenates
-        order = np.argsort(-d_score[dk], kind="mergesort")
-        for a in range(num_a):
-            npig = int(np.count_nonzero(~gt_ignored_by_area[a][g_cat == k]))
-            if npig == 0:
-                continue
-            matched = (dt_matched[a][:, dk] >= 0)[:, order]
-            ignored = dt_ignored[a][:, dk][:, order]
-            tps = np.logical_and(matched, np.logical_not(ignored))
-            fps = np.logical_and(np.logical_not(matched), np.logical_not(ignored))
-            tp_sum = np.cumsum(tps, axis=1).astype(dtype=float)
-            fp_sum = np.cumsum(fps, axis=1).astype(dtype=float)
-            nd = tp_sum.shape[1]
-            rc = tp_sum / npig
-            pr = tp_sum / (fp_sum + tp_sum + _EPS)
-            recall[:, k, a, 0] = rc[:, -1] if nd else 0
-            pr = np.maximum.accumulate(pr[:, ::-1], axis=1)[:, ::-1]
-            for t in range(num_t):
-                inds = np.searchsorted(rc[t], RECALL_THRESHOLDS, side="left")
-                q = np.zeros(num_r)
-                inside = inds < nd
-                q[inside] = pr[t, inds[inside]]
-                precision[t, :, k, a, 0] = q
-
-    stats = _summarize(precision, recall)
+    # load and validate: every annotation and result checked, turned into arrays
+    arrays = evaluate_arrays.build_arrays(_load_gt(gt), _load_results(results))
+    # group by (category, image); detections by score, the first MAX_DETS of each image
+    groups = evaluate_arrays.group(arrays, MAX_DETS)
+    # OKS of every (detection, ground truth) pair of an image
+    pairs = evaluate_arrays.pair_oks(groups, OKS_SIGMAS)
+    # greedy matching, every image at once, per area range and OKS threshold
+    matches = evaluate_matching.match_areas(groups, pairs, IOU_THRESHOLDS, AREA_RANGES)
+    # precision and recall at the 101 recall points, then the ten means
+    precision, recall = evaluate_matching.accumulate(groups, matches, RECALL_THRESHOLDS)
+    stats = evaluate_matching.summarize(precision, recall, IOU_THRESHOLDS, list(AREA_RANGES))
     out: dict = dict(zip(STAT_NAMES, stats))
     if return_arrays:
         out.update(
@@ -669,57 +308,13 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
             iou_thresholds=IOU_THRESHOLDS.copy(),
             rec_thresholds=RECALL_THRESHOLDS.copy(),
             area_ranges=dict(AREA_RANGES),
-            category_ids=cat_ids,
-            dt_index=dt["index"][d_sel],
-            dt_score=d_score,
-            dt_match=_lookup(g_ann_position, dt_matched[0]),
-            dt_ignored=dt_ignored[0],
+            category_ids=groups.cat_ids,
+            dt_index=groups.dt.index,
+            dt_score=groups.dt.score,
+            dt_match=evaluate_arrays.annotation_match(groups, matches.matched[0]),
+            dt_ignored=matches.ignored[0],
         )
     return out
-
-
-def _lookup(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``values[index]`` where ``index >= 0``, else -1."""
-    out = np.full(index.shape, -1, dtype=np.int64)
-    out[index >= 0] = values[index[index >= 0]]
-    return out
-
-
-def _annotation_positions(gt: dict, g: dict, image_index: dict, cat_index: dict) -> np.ndarray:
-    """Position in ``gt["annotations"]`` of each evaluated ground truth (before grouping)."""
-    positions = [
-        n for n, a in enumerate(gt["annotations"])
-        if a.get("image_id") in image_index and a.get("category_id") in cat_index
-    ]  # fmt: skip
-    return np.asarray(positions, dtype=np.int64)
-
-
-def _buckets(groups: np.ndarray, g_count: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Groups split by their number of ground truths rounded up to a power of two (less padding)."""
-    if len(groups) == 0:
-        return []
-    width = 1 << np.ceil(np.log2(np.maximum(g_count[groups], 1))).astype(np.int64)
-    return [(groups[width == w], int(w)) for w in np.unique(width)]
-
-
-def _summarize(precision: np.ndarray, recall: np.ndarray) -> list[float]:
-    """pycocotools' ``summarize()`` for keypoints: means over entries ``> -1`` (else -1)."""
-    labels = list(AREA_RANGES)
-
-    def one(ap: bool, iou: float | None = None, area: str = "all") -> float:
-        aind = [i for i, lbl in enumerate(labels) if lbl == area]
-        mind = [0]
-        s = precision if ap else recall
-        if iou is not None:
-            s = s[np.where(iou == IOU_THRESHOLDS)[0]]
-        s = s[:, :, :, aind, mind] if ap else s[:, :, aind, mind]
-        return -1.0 if len(s[s > -1]) == 0 else float(np.mean(s[s > -1]))
-
-    return [
-        one(True), one(True, 0.5), one(True, 0.75), one(True, area="medium"),
-        one(True, area="large"), one(False), one(False, 0.5), one(False, 0.75),
-        one(False, area="medium"), one(False, area="large"),
-    ]  # fmt: skip
 
 
 def format_stats(stats: dict) -> str:
