@@ -6,7 +6,7 @@ plus N(0, 0.01) noise) it times:
 
 * the floor: one flat numpy ``argmax`` plus one ``max`` over the same array (no decoder can do
   less than find each map's maximum);
-* the per-keypoint Python DARK of ``06_decoding_dark.ipynb`` (``course_lib.decode.dark_loop``,
+* the per-keypoint Python DARK of ``06_decoding_dark.ipynb`` (``course_lib.dark.dark_loop``,
   MMPose style: full-map ``cv2.GaussianBlur``, a Python loop over keypoints);
 * ``course_lib.decode.decode(method="dark")`` with the numpy and torch backends (target: numpy
   >= 4x faster than the per-keypoint loop);
@@ -30,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from course_lib import dark  # noqa: E402
 from course_lib import decode as dec  # noqa: E402
 
 
@@ -73,10 +74,10 @@ def run(batch_shape=(64, 17, 64, 48), repeats: int = 5, *, seed: int = 0,
     maps = realistic_batch(tuple(batch_shape), seed)
     rows = [{"name": "floor: numpy argmax + max", "seconds": best_time(lambda: _floor(maps), repeats)}]
     if include_loop:
-        loop = dec.dark_loop(maps)
+        loop = dark.dark_loop(maps)
         diff = float(np.abs(loop - dec.decode(maps, method="dark")[0]).max())
         rows.append({"name": "per-keypoint Python DARK", "max_diff": diff,
-                     "seconds": best_time(lambda: dec.dark_loop(maps), loop_repeats)})
+                     "seconds": best_time(lambda: dark.dark_loop(maps), loop_repeats)})
     rows.append({"name": "numpy argmax (decode)",
                  "seconds": best_time(lambda: dec.decode(maps, method="argmax"), repeats)})
     rows.append({"name": "numpy DARK",

@@ -45,9 +45,9 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(cfg).to(memory_format=torch.channels_last).train()
     step = step_fn(model, torch.optim.Adam(model.parameters(), lr=1e-4))
-    bs = cfg["batch_size"]
-    print(f"profile {cfg['profile']}: ResNet-{cfg['depth']}, input {cfg['input_size']} (W, H), "
-          f"batch {bs}, {cfg['num_workers']} loader workers, {torch.get_num_threads()} threads")
+    bs = cfg.batch_size
+    print(f"profile {cfg.profile}: ResNet-{cfg.depth}, input {cfg.input_size} (W, H), "
+          f"batch {bs}, {cfg.num_workers} loader workers, {torch.get_num_threads()} threads")
 
     loader = epoch_loader(train_ds, cfg, epoch=0)
     it = iter(loader)

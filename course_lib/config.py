@@ -210,6 +210,26 @@ def image_dir(split: str, source: str | None = None, profile: Profile | str | No
     return data_dir(source, prof) / f"{split}{suffix}"
 
 
+MANIFEST_NAME = "manifest.json"  # written last by the synthetic generator (00_setup.ipynb)
+
+
+def data_version(source: str | None = None, profile: Profile | str | None = None) -> int | None:
+    """The generator version recorded in the synthetic data folder's manifest (None for real
+    COCO, or when the data is missing). Checkpoints record it, so a model trained on an older
+    generation of the synthetic data is not reused (``course_lib.train.compatible``)."""
+    import json
+
+    prof = _as_profile(profile)
+    source = source or data_source(prof)
+    if source != "synthetic":
+        return None
+    try:
+        manifest = json.loads((data_dir(source, prof) / MANIFEST_NAME).read_text())
+        return int(manifest["spec"]["version"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def runs_dir(profile: Profile | str | None = None) -> Path:
     """Where training writes checkpoints: ``runs/<profile>``."""
     return repo_root() / "runs" / _as_profile(profile).name

@@ -16,6 +16,7 @@ returns image pixels. ``keypoints`` are the annotation's, unflipped, in image pi
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -232,13 +233,15 @@ def _clip_box(bbox, width, height):
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn`` of :func:`make_loader`: a fresh augmentation generator per worker,
-    derived from torch's per-worker seed (itself drawn from the loader's generator).
+    """``worker_init_fn`` of :func:`make_loader`: numpy's and Python's global generators and a
+    fresh augmentation generator per worker, derived from torch's per-worker seed (itself drawn
+    from the loader's generator). Torch already runs each worker on one thread.
 
     It must not touch OpenCV's thread pool: a forked worker that reconfigures the pool it
     inherited can deadlock (that is why :func:`make_loader` turns OpenCV threading off first)."""
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
+    random.seed(seed)
     info = torch.utils.data.get_worker_info()
     if info is not None and hasattr(info.dataset, "rng"):
         info.dataset.rng = np.random.default_rng([seed, worker_id])
@@ -247,13 +250,17 @@ def seed_worker(worker_id: int) -> None:
 LOADER_TIMEOUT_S = 300.0  # seconds a batch from a worker may take
 
 
-def make_loader(dataset, *, batch_size, shuffle, num_workers=0, seed=0, drop_last=False):
-    """A torch DataLoader with reproducible order and augmentation for a given ``seed``.
+def make_loader(dataset, *, batch_size, shuffle=False, num_workers=0, seed=0, drop_last=False,
+                sampler=None, reseed=True):
+    """A torch DataLoader with reproducible order and augmentation for a given ``seed``: the one
+    loader of the course (notebook 03, training in 05, prediction in 08).
 
-    The shuffle order comes from a ``torch.Generator`` seeded with ``seed``; each worker
-    re-seeds the dataset's augmentation generator in :func:`seed_worker`. With
-    ``num_workers=0`` the dataset's generator is re-seeded from ``seed`` here. The same seed and
-    number of workers give the same batches.
+    The shuffle order comes from a ``torch.Generator`` seeded with ``seed`` (or from
+    ``sampler``, which then replaces ``shuffle``); each worker re-seeds the dataset's
+    augmentation generator in :func:`seed_worker`. With ``num_workers=0`` and ``reseed`` the
+    dataset's generator is re-seeded from ``seed`` here, so the same seed gives the same
+    batches; training passes ``reseed=False``, because its augmentation stream runs on across
+    epochs and is saved in checkpoints.
     """
     if int(batch_size) <= 0:
         raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}")
@@ -268,13 +275,14 @@ def make_loader(dataset, *, batch_size, shuffle, num_workers=0, seed=0, drop_las
         import cv2
 
         cv2.setNumThreads(0)
-    if num_workers == 0 and hasattr(dataset, "rng"):
+    if num_workers == 0 and reseed and hasattr(dataset, "rng"):
         dataset.rng = np.random.default_rng([int(seed), 2**16])
     return torch.utils.data.DataLoader(
-        dataset, batch_size=int(batch_size), shuffle=bool(shuffle),
-        num_workers=int(num_workers), generator=generator, worker_init_fn=seed_worker,
-        drop_last=bool(drop_last), persistent_workers=False,
+        dataset, batch_size=int(batch_size), shuffle=bool(shuffle) and sampler is None,
+        sampler=sampler, num_workers=int(num_workers), generator=generator,
+        worker_init_fn=seed_worker, drop_last=bool(drop_last), persistent_workers=False,
         pin_memory=bool(torch.cuda.is_available()),
+        prefetch_factor=4 if num_workers else None,
         # a worker that stalls (e.g. killed by the OS) becomes an error instead of a silent hang
         timeout=LOADER_TIMEOUT_S if num_workers else 0,
     )

@@ -17,19 +17,10 @@ Conventions (shared with the C++ decoder, ``course_lib.native``):
 * ``dark`` (Zhang et al., "Distribution-Aware Coordinate Representation", CVPR 2020, as MMPose's
   ``refine_keypoints_dark``): blur the map with a Gaussian (OpenCV's kernel for ``blur_kernel``,
   zero padding), rescale it to the original maximum, take ``log(max(value, 1e-10))``, then one
-  Newton step ``-H^-1 g`` from the integer argmax of the RAW map, with central differences
-  ``dx = (L[x+1] - L[x-1]) / 2``, ``dxx = (L[x+2] - 2 L[x] + L[x-2]) / 4`` and
-  ``dxy = (L[y+1,x+1] - L[y-1,x+1] - L[y+1,x-1] + L[y-1,x-1]) / 4``; refined only when
-  ``2 <= x <= W-3`` and ``2 <= y <= H-3``.
-
-  **Our deliberate departure from MMPose**, which applies the step whenever ``det(H) != 0``: the
-  step is applied only when the Hessian is negative definite (``dxx < 0`` and ``det > 0``: the
-  quadratic model of the log-heatmap has a maximum), and each component is clipped to
-  ``[-1, 1]`` heatmap pixel. Why: on a clean peak the step is below half a pixel and neither
-  rule ever triggers, but on a noisy or flat map the Hessian is nearly singular or indefinite
-  and the unclamped step moves the point by hundreds, even tens of thousands, of pixels, far
-  outside the map (``06_decoding_dark.ipynb`` shows it). With our rule a refined point always
-  stays within one pixel of the argmax, which is the only information a flat map carries.
+  Newton step from the integer argmax of the RAW map, refined only when ``2 <= x <= W-3`` and
+  ``2 <= y <= H-3``. The derivatives, the step and the course's safety rule (step only where the
+  Hessian is negative definite, each component clipped to one pixel; MMPose steps whenever
+  ``det(H) != 0``) live in ``course_lib.dark``, shared with the C++ decoder.
 
   **Local window.** The blurred values are needed only at the 13 points of the stencil (within
   two pixels of the argmax), and a blurred value depends on the raw values within the kernel
@@ -37,7 +28,7 @@ Conventions (shared with the C++ decoder, ``course_lib.native``):
   (zeros outside the map, as the full-map blur pads with zeros), separably, instead of the
   whole map, and rescales by the largest blurred value of the 5x5 centre instead of the whole
   blurred map. A positive scale cancels in the differences of logarithms, so the result equals
-  the full-map blur (:func:`blur_heatmaps`, :func:`dark_loop`) except where the ``1e-10`` floor
+  the full-map blur (``dark.blur_heatmaps``, ``dark.dark_loop``) except where the ``1e-10`` floor
   bites (tested in ``tests/test_decode.py``).
 * ``soft_argmax`` (as Lightning Pose decodes, with kornia's ``spatial_softmax2d``):
   ``p = softmax(temperature * h)`` over each map (the "temperature" MULTIPLIES the logits, so a
@@ -57,21 +48,11 @@ from typing import Any
 import numpy as np
 
 from course_lib.coco import FLIP_PAIRS, flip_index
+from course_lib.dark import blur_matrix, check_kernel, log_modulated, taylor_step
 
 METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 BACKENDS = ("numpy", "torch", "cpp")
-LOG_FLOOR = 1e-10  # the log floor of DARK (MMPose)
-MAX_STEP = 1.0  # each component of a DARK step is clipped to [-MAX_STEP, MAX_STEP] heatmap px
 NO_KEYPOINT = -1.0  # the coordinates given to a map whose maximum is not positive
-
-_SMALL_KERNELS = {  # OpenCV's fixed kernels for ksize <= 7 and sigma <= 0 (getGaussianKernel)
-    1: [1.0],
-    3: [0.25, 0.5, 0.25],
-    5: [0.0625, 0.25, 0.375, 0.25, 0.0625],
-    7: [0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125],
-    9: [v / 256 for v in (4, 13, 30, 51, 60, 51, 30, 13, 4)],  # OpenCV >= 5 (4.x computes it)
-}
-
 
 # ---------------------------------------------------------------------------------------------
 # Input checks
@@ -122,109 +103,10 @@ def _check_heatmaps(heatmaps: Any, *, min_ndim: int = 4, exact: bool = True) -> 
     return x
 
 
-def _check_kernel(blur_kernel: int) -> int:
-    if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, (int, np.integer)):
-        raise ValueError(f"blur_kernel: expected an odd positive int, got {blur_kernel!r}")
-    if blur_kernel < 1 or blur_kernel % 2 == 0:
-        raise ValueError(f"blur_kernel: expected an odd positive int, got {blur_kernel}")
-    return int(blur_kernel)
-
-
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value
-
-
-# ---------------------------------------------------------------------------------------------
-# Building blocks: OpenCV's Gaussian kernel, the full-map modulation, the Taylor step
-# ---------------------------------------------------------------------------------------------
-
-
-def gaussian_kernel_1d(ksize: int) -> np.ndarray:
-    """OpenCV's ``getGaussianKernel(ksize, 0)`` (float64, sums to 1), without importing cv2.
-
-    ``sigma = 0.3 * ((ksize - 1) / 2 - 1) + 0.8`` (2.0 for ksize 11, the kernel DARK uses for
-    sigma-2 targets); for ``ksize <= 9`` OpenCV (5.x) uses fixed tables instead.
-    """
-    ksize = _check_kernel(ksize)
-    if ksize in _SMALL_KERNELS:
-        return np.array(_SMALL_KERNELS[ksize], dtype=np.float64)
-    sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8
-    x = np.arange(ksize, dtype=np.float64) - (ksize - 1) * 0.5
-    g = np.exp(-0.5 * (x / sigma) ** 2)
-    return g / g.sum()
-
-
-def blur_heatmaps(heatmaps: np.ndarray, blur_kernel: int = 11) -> np.ndarray:
-    """DARK's modulation of whole maps, exactly MMPose's ``gaussian_blur``: pad with zeros,
-    ``cv2.GaussianBlur`` (kernel ``blur_kernel``, OpenCV's sigma), crop, and rescale each map so
-    its maximum equals the original maximum. ``[..., H, W]`` float32 in, a new array out."""
-    import cv2
-
-    blur_kernel = _check_kernel(blur_kernel)
-    maps = _check_heatmaps(heatmaps, min_ndim=2, exact=False)
-    if _is_torch(maps):
-        maps = maps.cpu().numpy()
-    b = blur_kernel // 2
-    h, w = maps.shape[-2:]
-    out = np.empty_like(maps)
-    for idx in np.ndindex(*maps.shape[:-2]):
-        origin_max = maps[idx].max()
-        padded = np.zeros((h + 2 * b, w + 2 * b), dtype=np.float32)
-        padded[b : b + h, b : b + w] = maps[idx]
-        blurred = cv2.GaussianBlur(padded, (blur_kernel, blur_kernel), 0)[b : b + h, b : b + w]
-        bmax = blurred.max()
-        out[idx] = blurred * (origin_max / bmax) if bmax != 0 else blurred
-    return out
-
-
-def taylor_step(log_patch: Any) -> Any:
-    """DARK's Newton step from 5x5 patches of the log-modulated map centred on the argmax.
-
-    ``log_patch`` is ``[..., 5, 5]`` (numpy or torch; rows are y, columns x; the argmax at
-    ``[2, 2]``). Returns ``[..., 2]`` = ``(dx, dy)`` = ``-H^-1 g``, set to 0 where the Hessian is
-    not negative definite and clipped to ``[-1, 1]`` per component (see the module docstring).
-    """
-    L = log_patch
-    if _is_torch(L):
-        import torch
-
-        where, stack = torch.where, torch.stack
-
-        def clip(v):
-            return torch.clamp(v, -MAX_STEP, MAX_STEP)
-    else:
-        L = np.asarray(L, dtype=np.float64)
-        where, stack = np.where, np.stack
-
-        def clip(v):
-            return np.clip(v, -MAX_STEP, MAX_STEP)
-
-    if tuple(L.shape[-2:]) != (5, 5):
-        raise ValueError(f"log_patch: expected an array [..., 5, 5], got shape {tuple(L.shape)}")
-    c = L[..., 2, 2]
-    dx = 0.5 * (L[..., 2, 3] - L[..., 2, 1])
-    dy = 0.5 * (L[..., 3, 2] - L[..., 1, 2])
-    dxx = 0.25 * (L[..., 2, 4] - 2 * c + L[..., 2, 0])
-    dyy = 0.25 * (L[..., 4, 2] - 2 * c + L[..., 0, 2])
-    dxy = 0.25 * (L[..., 3, 3] - L[..., 1, 3] - L[..., 3, 1] + L[..., 1, 1])
-    det = dxx * dyy - dxy * dxy
-    ok = (dxx < 0) & (det > 0)
-    safe = where(ok, det, det * 0 + 1)
-    sx = where(ok, -(dyy * dx - dxy * dy) / safe, dx * 0)
-    sy = where(ok, -(dxx * dy - dxy * dx) / safe, dy * 0)
-    return clip(stack([sx, sy], -1))
-
-
-def _blur_matrix(blur_kernel: int) -> np.ndarray:
-    """``G [5, S]`` with ``(G @ window @ G.T)[2 + dy, 2 + dx]`` = the blurred value at the
-    offset ``(dx, dy)`` from the centre of an ``S x S`` window, ``S = 2 (r + 2) + 1``."""
-    g = gaussian_kernel_1d(blur_kernel)
-    r = blur_kernel // 2
-    half = r + 2
-    u = np.arange(2 * half + 1)[None, :] - half - (np.arange(5)[:, None] - 2)
-    return np.where(np.abs(u) <= r, g[np.clip(u + r, 0, 2 * r)], 0.0)
 
 
 def _windows_numpy(flat: np.ndarray, h: int, w: int, m, y, x, half: int) -> np.ndarray:
@@ -238,13 +120,6 @@ def _windows_numpy(flat: np.ndarray, h: int, w: int, m, y, x, half: int) -> np.n
     vals = np.take(flat.reshape(-1), lin).astype(np.float64)
     vals[~inside] = 0.0
     return vals
-
-
-def _log_modulated(patch, peak, xp):
-    """Rescale blurred 5x5 patches to the original maximum, floor at 1e-10, take the log."""
-    pmax = patch.amax(dim=(-2, -1)) if xp.__name__ == "torch" else patch.max(axis=(-2, -1))
-    scale = xp.where(pmax > 0, peak / xp.where(pmax > 0, pmax, pmax * 0 + 1), pmax * 0)
-    return xp.log(xp.clip(patch * scale[:, None, None], LOG_FLOOR, None))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -268,9 +143,9 @@ def _refine_numpy(flat, h, w, m, y, x, peak, method, blur_kernel):
         if sel.size:
             half = blur_kernel // 2 + 2
             win = _windows_numpy(flat, h, w, m[sel], y[sel], x[sel], half)
-            g = _blur_matrix(blur_kernel)
+            g = blur_matrix(blur_kernel)
             patch = g @ win @ g.T
-            logp = _log_modulated(patch, peak[sel].astype(np.float64), np)
+            logp = log_modulated(patch, peak[sel].astype(np.float64))
             off[sel] = taylor_step(logp)
     return off
 
@@ -368,9 +243,9 @@ def _decode_torch(maps, method, blur_kernel, temperature, radius):
             if sel.numel():
                 m, ys, xs = pos[sel], py[sel], px[sel]
                 win = _windows_torch(flat, h, w, m, ys, xs, blur_kernel // 2 + 2)
-                g = torch.as_tensor(_blur_matrix(blur_kernel), device=dev)
+                g = torch.as_tensor(blur_matrix(blur_kernel), device=dev)
                 patch = g @ win @ g.T
-                logp = _log_modulated(patch, scores[m].double(), torch)
+                logp = log_modulated(patch, scores[m].double())
                 coords[m] += taylor_step(logp)
     return coords.reshape(n, k, 2).float(), scores.reshape(n, k).float()
 
@@ -430,7 +305,7 @@ def decode(
     """
     _check_choice("method", method, METHODS)
     _check_choice("backend", backend, BACKENDS)
-    blur_kernel = _check_kernel(blur_kernel)
+    blur_kernel = check_kernel(blur_kernel)
     if not (isinstance(temperature, (int, float)) and temperature > 0):
         raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
     if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
@@ -451,6 +326,33 @@ def decode(
             return np.asarray(coords, dtype=np.float32), np.asarray(scores, dtype=np.float32)
         _warn_native_missing(reason)
     return _decode_numpy(maps, method, blur_kernel, float(temperature), int(radius))
+
+
+def _ranked_peaks(maps: np.ndarray, threshold: float, nms_kernel: int, max_peaks: int):
+    """``(map, y, x, value, rank)`` of the ``max_peaks`` highest peaks of each map (rank 0 the
+    highest; one point per plateau, its first pixel in row-major order), or None."""
+    from scipy import ndimage
+
+    n, k, h, w = maps.shape
+    pooled = ndimage.maximum_filter(
+        maps, size=(1, 1, nms_kernel, nms_kernel), mode="constant", cval=-np.inf
+    )
+    peaks = (maps == pooled) & (maps >= threshold)
+    structure = np.zeros((3, 3, 3, 3), dtype=bool)
+    structure[1, 1] = True  # 8-connectivity inside one map, never across maps
+    labels, num = ndimage.label(peaks, structure=structure)
+    if num == 0:
+        return None
+    _, first = np.unique(labels.ravel(), return_index=True)
+    first = first[1:]  # label 0 is the background
+    m, yx = np.divmod(first, h * w)
+    y, x = np.divmod(yx, w)
+    vals = maps.reshape(n * k, h * w)[m, yx]
+    order = np.lexsort((first, -vals, m))  # by map, then highest value, then row-major
+    m, y, x, vals = m[order], y[order], x[order], vals[order]
+    rank = np.arange(len(m)) - np.searchsorted(m, m, side="left")
+    keep = rank < max_peaks
+    return m[keep], y[keep], x[keep], vals[keep], rank[keep]
 
 
 def decode_multi(
@@ -474,10 +376,8 @@ def decode_multi(
     ``scores [N, K, max_peaks]`` (peak values, highest first; unused slots 0) and
     ``counts [N, K]`` (int64, the number of peaks found, at most ``max_peaks``).
     """
-    from scipy import ndimage
-
     _check_choice("method", method, ("argmax", "quarter", "dark"))
-    blur_kernel = _check_kernel(blur_kernel)
+    blur_kernel = check_kernel(blur_kernel)
     if not (isinstance(threshold, (int, float, np.floating)) and threshold > 0):
         raise ValueError(f"threshold: expected a positive number, got {threshold!r}")
     if isinstance(max_peaks, bool) or not isinstance(max_peaks, (int, np.integer)) or max_peaks < 1:
@@ -492,27 +392,11 @@ def decode_multi(
     coords = np.full((n, k, max_peaks, 2), NO_KEYPOINT, dtype=np.float32)
     scores = np.zeros((n, k, max_peaks), dtype=np.float32)
     counts = np.zeros((n, k), dtype=np.int64)
-    pooled = ndimage.maximum_filter(
-        maps, size=(1, 1, nms_kernel, nms_kernel), mode="constant", cval=-np.inf
-    )
-    peaks = (maps == pooled) & (maps >= threshold)
-    structure = np.zeros((3, 3, 3, 3), dtype=bool)
-    structure[1, 1] = True  # 8-connectivity inside one map, never across maps
-    labels, num = ndimage.label(peaks, structure=structure)
-    if num == 0:
+    found = _ranked_peaks(maps, threshold, nms_kernel, max_peaks)
+    if found is None:
         return coords, scores, counts
-    _, first = np.unique(labels.ravel(), return_index=True)
-    first = first[1:]  # label 0 is the background
-    m, yx = np.divmod(first, h * w)
-    y, x = np.divmod(yx, w)
+    m, y, x, vals, rank = found
     flat = maps.reshape(n * k, h * w)
-    vals = flat[m, yx]
-    order = np.lexsort((first, -vals, m))  # by map, then highest value, then row-major
-    m, y, x, vals = m[order], y[order], x[order], vals[order]
-    start = np.searchsorted(m, m, side="left")
-    rank = np.arange(len(m)) - start
-    keep = rank < max_peaks
-    m, y, x, vals, rank = m[keep], y[keep], x[keep], vals[keep], rank[keep]
     pts = np.stack([x, y], -1).astype(np.float64)
     if method != "argmax":
         pts += _refine_numpy(flat, h, w, m, y, x, vals, method, blur_kernel)
@@ -521,43 +405,6 @@ def decode_multi(
     scores[ni, ki, rank] = vals
     np.add.at(counts, (ni, ki), 1)
     return coords, scores, counts
-
-
-def dark_loop(heatmaps: np.ndarray, blur_kernel: int = 11, *, safe: bool = True) -> np.ndarray:
-    """The plain per-keypoint DARK of ``06_decoding_dark.ipynb`` (MMPose style): full-map blur
-    (:func:`blur_heatmaps`), then a Python loop over keypoints. ``safe=False`` applies any step
-    whose Hessian is invertible, unclamped, as MMPose does. Returns ``coords [N, K, 2]`` float64.
-    The test oracle of :func:`decode` and the baseline of ``benchmarks/bench_decode.py``."""
-    maps = _check_heatmaps(heatmaps)
-    if _is_torch(maps):
-        maps = maps.cpu().numpy()
-    n, k, h, w = maps.shape
-    logs = np.log(np.maximum(blur_heatmaps(maps, blur_kernel), LOG_FLOOR))
-    coords = np.zeros((n, k, 2))
-    for i in range(n):
-        for j in range(k):
-            hm, L = maps[i, j], logs[i, j]
-            y, x = np.unravel_index(int(np.argmax(hm)), hm.shape)
-            if hm[y, x] <= 0:
-                coords[i, j] = NO_KEYPOINT
-                continue
-            coords[i, j] = x, y
-            if not (2 <= x <= w - 3 and 2 <= y <= h - 3):
-                continue
-            dx = 0.5 * (L[y, x + 1] - L[y, x - 1])
-            dy = 0.5 * (L[y + 1, x] - L[y - 1, x])
-            dxx = 0.25 * (L[y, x + 2] - 2 * L[y, x] + L[y, x - 2])
-            dyy = 0.25 * (L[y + 2, x] - 2 * L[y, x] + L[y - 2, x])
-            dxy = 0.25 * (L[y + 1, x + 1] - L[y - 1, x + 1] - L[y + 1, x - 1] + L[y - 1, x - 1])
-            hessian = np.array([[dxx, dxy], [dxy, dyy]], dtype=np.float64)
-            det = dxx * dyy - dxy * dxy
-            if safe and not (dxx < 0 and det > 0):
-                continue
-            if det == 0:
-                continue
-            step = -np.linalg.solve(hessian, np.array([dx, dy], dtype=np.float64))
-            coords[i, j] += np.clip(step, -MAX_STEP, MAX_STEP) if safe else step
-    return coords
 
 
 def flip_back(heatmaps_flipped: Any, flip_pairs=FLIP_PAIRS, *, shift: bool = True) -> Any:

@@ -96,8 +96,10 @@ def patch_radius(sigma: float) -> int:
 
 
 def round_half_up(x: np.ndarray) -> np.ndarray:
-    """The nearest pixel centre of ``x`` (halves rounded up): ``floor(x + 0.5)`` as int64."""
-    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+    """The nearest pixel centre of ``x`` with halves rounded up, ``floor(x + 0.5)`` (float64, so
+    that far-away points do not overflow an integer). The ``msra`` centre; Python's ``round``
+    rounds halves to even instead (``round(2.5) == 2``)."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
 
 
 def target_weights(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra") -> np.ndarray:
@@ -117,8 +119,8 @@ def _weights(kp, labelled, width, height, sigma, mode):
             inside &= (y + reach >= 0) & (y - reach <= height - 1)
         else:
             r = patch_radius(sigma)
-            mx = np.floor(np.where(labelled, x, 0.0) + 0.5)  # unlabelled (maybe NaN) -> 0
-            my = np.floor(np.where(labelled, y, 0.0) + 0.5)
+            mx = round_half_up(np.where(labelled, x, 0.0))  # unlabelled (maybe NaN) -> 0
+            my = round_half_up(np.where(labelled, y, 0.0))
             inside = (mx + r >= 0) & (mx - r <= width - 1) & (my + r >= 0) & (my - r <= height - 1)
     return (labelled & inside).astype(np.float32)
 
@@ -193,7 +195,7 @@ def _encode_patch(flat, kept, width, height, sigma, mode):
     r = patch_radius(sigma)
     win_w, win_h = min(2 * r + 1, width), min(2 * r + 1, height)
     pts = flat[kept]
-    centre = np.floor(pts + 0.5).astype(np.int64)  # [M, 2] rounded centres
+    centre = round_half_up(pts).astype(np.int64)  # [M, 2] rounded centres (inside the map)
     left = np.clip(centre[:, 0] - r, 0, width - win_w)
     top = np.clip(centre[:, 1] - r, 0, height - win_h)
     dx = left[:, None] + np.arange(win_w) - centre[:, 0:1]  # [M, win_w] in [-3r, 3r]
@@ -223,4 +225,4 @@ def quantization_error(x, stride: float) -> np.ndarray:
     if not float(stride) > 0:
         raise ValueError(f"stride: expected a positive number, got {stride!r}")
     x = np.asarray(x, dtype=np.float64)
-    return np.floor(x / stride + 0.5) * stride - x
+    return round_half_up(x / stride) * stride - x

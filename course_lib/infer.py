@@ -8,7 +8,8 @@ Taught in ``08_oks_evaluation.ipynb`` (last section). Command line::
 One person per image (a top-down model needs a box): ``--box`` in image pixels, else the whole
 image. Writes ``DIR/keypoints.json`` (one entry per image: ``file``, ``drawing``, ``bbox``,
 ``keypoints`` as 51 numbers ``x, y, confidence``, ``score``) and ``DIR/<name>_pose.png`` with the
-skeleton drawn (keypoints whose confidence is at most 0.2 as hollow rings).
+skeleton drawn (keypoints whose confidence is at most 0.2 as hollow rings). The prediction
+itself is ``course_lib.predict.predict_image``.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from course_lib import config
+from course_lib.predict import DECODERS
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -50,40 +51,6 @@ def list_images(path: str | os.PathLike) -> list[Path]:
     raise ValueError(f"images: {path} is neither an image file nor a folder")
 
 
-def predict_image(model: Any, cfg: dict, image: np.ndarray, box: list[float] | None = None, *,
-                  decoder: str = "dark", flip: bool = False) -> dict:
-    """Keypoints of the person in ``box`` (default: the whole image) of an RGB ``image``.
-
-    Returns ``{"bbox", "keypoints" [17, 2] image px, "scores" [17], "score"}``.
-    """
-    import torch
-
-    from course_lib import transforms as T
-    from course_lib.data import normalize_image
-    from course_lib.decode import flip_back
-    from course_lib.validate import heatmaps_to_results
-
-    height, width = image.shape[:2]
-    box = list(box) if box is not None else [0.0, 0.0, float(width - 1), float(height - 1)]
-    input_size = tuple(cfg["input_size"])
-    udp = cfg.get("encoding", "msra") == "udp"
-    center, scale = T.box_to_center_scale(box, input_size[0] / input_size[1])
-    crop = T.warp_image(image, T.get_affine_matrix(center, scale, 0.0, input_size, udp=udp),
-                        input_size)
-    x = normalize_image(crop)[None]
-    with torch.no_grad():
-        heatmaps = model(x).float()
-        if flip:
-            mirrored = model(torch.flip(x, dims=[3])).float()
-            heatmaps = 0.5 * (heatmaps + flip_back(mirrored, shift=not udp))
-    meta = {"center": center[None], "scale": scale[None], "image_id": np.array([0]),
-            "box_score": np.array([1.0])}
-    result = heatmaps_to_results(heatmaps.numpy(), meta, input_size=input_size, decoder=decoder,
-                                 udp=udp)[0]
-    kps = np.asarray(result["keypoints"]).reshape(-1, 3)
-    return {"bbox": box, "keypoints": kps[:, :2], "scores": kps[:, 2], "score": result["score"]}
-
-
 def draw_prediction(image: np.ndarray, prediction: dict, *, min_score: float = 0.2) -> np.ndarray:
     """A copy of ``image`` with the predicted skeleton (confident keypoints solid, the others
     hollow) and the box."""
@@ -105,7 +72,7 @@ def run(images: str | os.PathLike, *, checkpoint: str | os.PathLike | None = Non
     import cv2
 
     from course_lib.data import load_image
-    from course_lib.train import load_model
+    from course_lib.predict import load_model, predict_image
 
     files = list_images(images)
     model, cfg = load_model(checkpoint if checkpoint is not None else config.checkpoint_path())
@@ -139,7 +106,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--checkpoint", help="checkpoint (default: the profile's best.pt)")
     parser.add_argument("--box", help="person box x,y,w,h in pixels (default: the whole image)")
     parser.add_argument("--decoder", default="dark",
-                        choices=("argmax", "quarter", "dark", "soft_argmax"))
+                        choices=DECODERS)
     parser.add_argument("--flip", action="store_true", help="flip test")
     parser.add_argument("--out", default="predictions", help="output folder")
     args = parser.parse_args(argv)

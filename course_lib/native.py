@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from course_lib import config
+from course_lib import config, dark
 
 MODULE_NAME = "dark_decoder"
 METHODS = ("argmax", "quarter", "dark")
@@ -167,10 +167,8 @@ def available() -> bool:
 
 def gaussian_kernel(ksize: int) -> np.ndarray:
     """The 1-D kernel of ``cv2.GaussianBlur(..., (ksize, ksize), 0)`` (float64), the very weights
-    the numpy backend uses (``course_lib.decode.gaussian_kernel_1d``), so both blur alike."""
-    from course_lib.decode import gaussian_kernel_1d
-
-    return gaussian_kernel_1d(int(ksize))
+    the numpy backend uses (``course_lib.dark.gaussian_kernel_1d``), so both blur alike."""
+    return dark.gaussian_kernel_1d(int(ksize))
 
 
 def default_threads() -> int:
@@ -231,7 +229,8 @@ def decode(
     if h < 1 or w < 1:
         raise ValueError(f"heatmaps: expected H >= 1 and W >= 1, got shape {arr.shape}")
     kernel = gaussian_kernel(int(blur_kernel)) if method == "dark" else None
-    return load_extension().decode(arr, method, int(blur_kernel), threads, kernel)
+    return load_extension().decode(arr, method, int(blur_kernel), threads, kernel,
+                                   dark.LOG_FLOOR, dark.MAX_STEP)
 
 
 def build_snippet(source: str, name: str, *, folder: str | Path | None = None):

@@ -14,7 +14,9 @@
 //           as OpenCV computes it), zero padding, rescaled to the original maximum; L = log of
 //           max(value, 1e-10); central-difference gradient and Hessian at the integer argmax;
 //           refined only when 2 <= x <= W-3 and 2 <= y <= H-3 and the Hessian is negative
-//           definite; each component of the step -H^{-1} g clipped to [-1, 1].
+//           definite; each component of the step -H^{-1} g clipped to [-1, 1]. newton_step below
+//           is course_lib.dark.newton_step line by line; course_lib.native passes the kernel, the
+//           log floor and the clip of course_lib.dark, so both decoders follow one rule.
 //
 // Why only a window is blurred: the derivatives need L at 13 points within 2 pixels of the peak,
 // and a blurred value at a point depends only on the input within the kernel radius r of it, so
@@ -50,12 +52,29 @@ namespace {
 
 enum Method { ARGMAX = 0, QUARTER = 1, DARK = 2 };
 
-constexpr double kLogFloor = 1e-10;
+// What course_lib.dark fixes for both decoders: the blur kernel, the log floor, the step clip.
+struct DarkRule {
+    std::vector<double> g;   // 1-D blur kernel (odd length 2r + 1)
+    double log_floor = 1e-10;
+    double max_step = 1.0;
+};
+
+// The Newton step -H^{-1} g of the quadratic model, only where the Hessian [[dxx, dxy],
+// [dxy, dyy]] is negative definite (a maximum), each component clipped to [-max_step, max_step].
+// Returns false where no step is taken. The same lines as course_lib.dark.newton_step.
+inline bool newton_step(double dx, double dy, double dxx, double dyy, double dxy, double max_step,
+                        double* sx, double* sy) {
+    const double det = dxx * dyy - dxy * dxy;
+    if (!(dxx < 0.0 && det > 0.0)) return false;
+    *sx = std::min(max_step, std::max(-max_step, -(dyy * dx - dxy * dy) / det));
+    *sy = std::min(max_step, std::max(-max_step, -(dxx * dy - dxy * dx) / det));
+    return true;
+}
 
 // The 1-D kernel of cv2.getGaussianKernel(ksize, 0) as OpenCV computes it: a fixed table for
 // small kernels (ksize <= 9 in OpenCV 5; 4.x computes 9), otherwise sigma = 0.3 * ((ksize - 1) *
 // 0.5 - 1) + 0.8 and weights exp(-x^2 / (2 sigma^2)) normalised to sum 1, in double precision
-// (course_lib.native passes course_lib.decode's kernel, so both backends use the same weights).
+// (course_lib.native passes course_lib.dark's kernel, so both backends use the same weights).
 std::vector<double> opencv_gaussian_kernel(int ksize) {
     static const double t1[] = {1.0};
     static const double t3[] = {0.25, 0.5, 0.25};
@@ -208,8 +227,9 @@ inline float sign_of_difference(float a, float b) {
 // Taylor step into (sx, sy). `g` is the 1-D blur kernel of radius r; KR = r when it is known at
 // compile time (the default kernel 11: the loops unroll), or 0 (r read from g).
 template <int KR>
-bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std::vector<double>& g,
+bool dark_step(const float* h, int H, int W, int x, int y, float peak, const DarkRule& rule,
                double* sx, double* sy) {
+    const std::vector<double>& g = rule.g;
     const int r = KR > 0 ? KR : static_cast<int>(g.size()) / 2;
     const int R = r + 2, S = 2 * R + 1;  // the window: rows y-R..y+R, columns x-R..x+R
     // 1. The window's rows: read in place when the window lies inside the map, otherwise copied
@@ -269,7 +289,7 @@ bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std
     // 4. Rescale to the original maximum (by the patch's largest blurred value), floor at 1e-10.
     //    Differences of logs are logs of ratios: 5 logarithms instead of 13.
     const double scale = static_cast<double>(peak) / pmax;
-    auto v = [&](int dy, int dx) { return std::max(scale * P[2 + dy][2 + dx], kLogFloor); };
+    auto v = [&](int dy, int dx) { return std::max(scale * P[2 + dy][2 + dx], rule.log_floor); };
     const double c = v(0, 0);
     const double dx = 0.5 * std::log(v(0, 1) / v(0, -1));
     const double dy = 0.5 * std::log(v(1, 0) / v(-1, 0));
@@ -277,14 +297,10 @@ bool dark_step(const float* h, int H, int W, int x, int y, float peak, const std
     const double dyy = 0.25 * std::log((v(2, 0) / c) * (v(-2, 0) / c));
     const double dxy = 0.25 * std::log((v(1, 1) / v(-1, 1)) * (v(-1, -1) / v(1, -1)));
     // 5. Newton step -H^{-1} g, only where the quadratic model has a maximum.
-    const double det = dxx * dyy - dxy * dxy;
-    if (!(dxx < 0.0 && det > 0.0)) return false;
-    *sx = std::min(1.0, std::max(-1.0, -(dyy * dx - dxy * dy) / det));
-    *sy = std::min(1.0, std::max(-1.0, -(dxx * dy - dxy * dx) / det));
-    return true;
+    return newton_step(dx, dy, dxx, dyy, dxy, rule.max_step, sx, sy);
 }
 
-void decode_one(const float* h, int H, int W, Method method, const std::vector<double>& g,
+void decode_one(const float* h, int H, int W, Method method, const DarkRule& rule,
                 float* coord, float* score, bool* bad) {
     float peak;
     const int64_t idx = first_argmax(h, static_cast<int64_t>(H) * W, &peak, bad);
@@ -303,8 +319,9 @@ void decode_one(const float* h, int H, int W, Method method, const std::vector<d
     } else if (method == DARK) {
         double sx, sy;
         const bool interior = x >= 2 && x <= W - 3 && y >= 2 && y <= H - 3;
-        const bool refined = interior && (g.size() == 11 ? dark_step<5>(h, H, W, x, y, peak, g, &sx, &sy)
-                                                         : dark_step<0>(h, H, W, x, y, peak, g, &sx, &sy));
+        const bool refined =
+            interior && (rule.g.size() == 11 ? dark_step<5>(h, H, W, x, y, peak, rule, &sx, &sy)
+                                             : dark_step<0>(h, H, W, x, y, peak, rule, &sx, &sy));
         if (refined) {
             fx = static_cast<float>(x + sx);
             fy = static_cast<float>(y + sy);
@@ -324,7 +341,7 @@ int default_threads() {
 
 py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> heatmaps,
                  const std::string& method, int blur_kernel, int num_threads,
-                 py::object kernel) {
+                 py::object kernel, double log_floor, double max_step) {
     if (heatmaps.ndim() != 4)
         throw py::value_error("heatmaps: expected a 4-D array [N, K, H, W], got " +
                               std::to_string(heatmaps.ndim()) + " dimensions");
@@ -340,7 +357,12 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
     if (N * K > 0 && (Hl < 1 || Wl < 1))
         throw py::value_error("heatmaps: expected H >= 1 and W >= 1, got H=" + std::to_string(Hl) +
                               ", W=" + std::to_string(Wl));
-    std::vector<double> g;
+    if (!(log_floor > 0.0) || !(max_step > 0.0))
+        throw py::value_error("log_floor, max_step: expected positive numbers");
+    DarkRule rule;
+    rule.log_floor = log_floor;
+    rule.max_step = max_step;
+    std::vector<double>& g = rule.g;
     if (kernel.is_none()) {
         g = opencv_gaussian_kernel(blur_kernel);
     } else {
@@ -369,7 +391,7 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
 #endif
         for (int64_t i = 0; i < maps; ++i) {
             bool b = false;
-            decode_one(src + i * plane, H, W, m, g, out_c + 2 * i, out_s + i, &b);
+            decode_one(src + i * plane, H, W, m, rule, out_c + 2 * i, out_s + i, &b);
             bad[i] = b;
         }
         for (int64_t i = 0; i < maps; ++i)
@@ -391,8 +413,10 @@ PYBIND11_MODULE(dark_decoder, m) {
     m.doc() = "Heatmap decoding (argmax, quarter, DARK) in C++; see course_lib.native.";
     m.def("decode", &decode, py::arg("heatmaps"), py::arg("method") = "dark",
           py::arg("blur_kernel") = 11, py::arg("num_threads") = 0, py::arg("kernel") = py::none(),
+          py::arg("log_floor") = 1e-10, py::arg("max_step") = 1.0,
           "decode(heatmaps [N,K,H,W] float32, method, blur_kernel=11, num_threads=0 (all), "
-          "kernel=None) -> (coords [N,K,2] float32 (x, y) heatmap px, scores [N,K] float32)");
+          "kernel=None, log_floor=1e-10, max_step=1.0) -> (coords [N,K,2] float32 (x, y) "
+          "heatmap px, scores [N,K] float32)");
     m.def(
         "gaussian_kernel",
         [](int ksize) {

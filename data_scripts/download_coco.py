@@ -99,6 +99,50 @@ def verify(path: Path, *, md5: str | None = None, sha256: str | None = None) -> 
             raise ChecksumError(f"{path.name}: {kind} {got[kind]}, expected {want}")
 
 
+def _open_range(url: str, have: int, timeout: float):
+    """The response to a GET of ``url`` from byte ``have`` on (None: nothing is left to fetch)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "course-download/1"})
+    if have:
+        request.add_header("Range", f"bytes={have}-")
+    try:
+        return urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch: the partial file is complete
+            return None
+        raise RuntimeError(f"url: {url} answered HTTP {exc.code} ({exc.reason})") from exc
+    except urllib.error.URLError as exc:
+        raise RuntimeError(
+            f"url: cannot reach {url} ({exc.reason}); check the network, or use --fiftyone"
+        ) from exc
+
+
+def _receive(response, part: Path, have: int, *, size: int | None, name: str, chunk: int,
+             progress: bool) -> None:
+    """Append the response's bytes to ``part`` (or restart it when the server sent all of it)."""
+    from tqdm.auto import tqdm
+
+    if response.status == 206:
+        mode = "ab"
+    else:  # the server ignored the Range request: start again
+        mode, have = "wb", 0
+    length = response.headers.get("Content-Length")
+    total = have + int(length) if length is not None else size
+    with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
+                                     unit_divisor=1024, desc=name, disable=not progress) as bar:
+        try:
+            while block := response.read(chunk):
+                f.write(block)
+                bar.update(len(block))
+        except (http.client.IncompleteRead, OSError) as exc:
+            raise ConnectionError(
+                f"{name}: the download stopped after {part.stat().st_size} bytes "
+                f"({type(exc).__name__}); run again to resume"
+            ) from exc
+    if length is not None and part.stat().st_size < total:
+        raise ConnectionError(f"{name}: the connection closed after {part.stat().st_size} of "
+                              f"{total} bytes; run again to resume")
+
+
 def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
              size: int | None = None, progress: bool = True, chunk: int = 1 << 20,
              timeout: float = 60.0) -> Path:  # fmt: skip
@@ -109,8 +153,6 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str 
     stopped, otherwise (200) it restarts. ``dest`` appears only after the checksum matched; a
     mismatch deletes the partial file and raises :class:`ChecksumError`.
     """
-    from tqdm.auto import tqdm
-
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_file():
@@ -121,45 +163,11 @@ def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str 
             dest.unlink()
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "course-download/1"})
-    if have:
-        request.add_header("Range", f"bytes={have}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and have:  # nothing left to fetch: the partial file is complete
-            response = None
-        else:
-            raise RuntimeError(f"url: {url} answered HTTP {exc.code} ({exc.reason})") from exc
-    except urllib.error.URLError as exc:
-        raise RuntimeError(
-            f"url: cannot reach {url} ({exc.reason}); check the network, or use --fiftyone"
-        ) from exc
+    response = _open_range(url, have, timeout)
     if response is not None:
         with response:
-            if response.status == 206:
-                mode = "ab"
-            else:  # the server ignored the Range request: start again
-                mode, have = "wb", 0
-            length = response.headers.get("Content-Length")
-            total = have + int(length) if length is not None else size
-            with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                             unit_divisor=1024, desc=dest.name,
-                                             disable=not progress) as bar:  # fmt: skip
-                try:
-                    while block := response.read(chunk):
-                        f.write(block)
-                        bar.update(len(block))
-                except (http.client.IncompleteRead, OSError) as exc:
-                    raise ConnectionError(
-                        f"{dest.name}: the download stopped after {part.stat().st_size} bytes "
-                        f"({type(exc).__name__}); run again to resume"
-                    ) from exc
-            if length is not None and part.stat().st_size < total:
-                raise ConnectionError(
-                    f"{dest.name}: the connection closed after {part.stat().st_size} of {total} "
-                    f"bytes; run again to resume"
-                )
+            _receive(response, part, have, size=size, name=dest.name, chunk=chunk,
+                     progress=progress)
     try:
         verify(part, md5=md5, sha256=sha256)
     except ChecksumError:

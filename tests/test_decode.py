@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import course_lib
+from course_lib import dark
 from course_lib import decode as D
 from course_lib.coco import FLIP_PAIRS, flip_index
 
@@ -184,7 +185,7 @@ def test_dark_interior_rule():
         c, _ = D.decode(maps, method="dark")
         a, _ = D.decode(maps, method="argmax")
         assert (not np.array_equal(c, a)) == refined, (x0, c, a)
-        ref = D.dark_loop(maps)
+        ref = dark.dark_loop(maps)
         np.testing.assert_allclose(c, ref, atol=1e-4)
 
 
@@ -200,24 +201,24 @@ def test_dark_invariant_to_positive_scaling():
 def test_window_blur_equals_full_map_blur():
     maps = mixed_maps(seed=5, n=8)
     c_window, _ = D.decode(maps, method="dark")
-    c_full = D.dark_loop(maps)  # cv2.GaussianBlur of the whole zero-padded map, MMPose style
+    c_full = dark.dark_loop(maps)  # cv2.GaussianBlur of the whole zero-padded map, MMPose style
     np.testing.assert_allclose(c_window, c_full, atol=1e-4)
     for ks in (1, 3, 9, 13):
         np.testing.assert_allclose(D.decode(maps, blur_kernel=ks)[0],
-                                   D.dark_loop(maps, blur_kernel=ks), atol=1e-4)
+                                   dark.dark_loop(maps, blur_kernel=ks), atol=1e-4)
 
 
 def test_gaussian_kernel_is_opencvs():
     cv2 = pytest.importorskip("cv2")
     for ks in (1, 3, 5, 7, 9, 11, 13, 17):
-        np.testing.assert_allclose(D.gaussian_kernel_1d(ks), cv2.getGaussianKernel(ks, 0).ravel(),
+        np.testing.assert_allclose(dark.gaussian_kernel_1d(ks), cv2.getGaussianKernel(ks, 0).ravel(),
                                    atol=1e-7)
 
 
 def test_blur_heatmaps_is_mmpose_gaussian_blur():
     maps = mixed_maps(seed=6, n=1, k=3)[:, 1:]  # skip the all-zero map (0/0 in MMPose too)
-    out = D.blur_heatmaps(maps, 11)
-    g = D.gaussian_kernel_1d(11)
+    out = dark.blur_heatmaps(maps, 11)
+    g = dark.gaussian_kernel_1d(11)
     for j in range(maps.shape[1]):
         ref = np.zeros(maps.shape[2:])
         hm = np.pad(maps[0, j].astype(np.float64), 5)
@@ -235,7 +236,7 @@ def test_ill_conditioned_steps_stay_within_one_pixel():
     c, _ = D.decode(noise, method="dark")
     assert np.abs(c - a).max() <= 1.0 + 1e-6
     assert np.abs(c - a).max() > 0.0  # some noise maps are refined
-    unclamped = D.dark_loop(noise, safe=False)  # MMPose's rule: any invertible Hessian
+    unclamped = dark.dark_loop(noise, safe=False)  # MMPose's rule: any invertible Hessian
     assert np.abs(unclamped - a).max() > 5.0  # why the course clamps
 
 
@@ -404,21 +405,21 @@ def test_decode_to_image_round_trip():
         np.testing.assert_allclose(out[0], kp, atol=0.02)
 
 
-# --- the decoder widget (viz section 06) -----------------------------------------------------
+# --- the decoder widget (course_lib.widgets.decoding, 06) -------------------------------------
 
 
 def test_render_decoder_demo():
-    from course_lib import viz
+    from course_lib.widgets import decoding
 
-    clean = viz.render_decoder_demo(7.3, 8.6, 0.0)
+    clean = decoding.render_decoder_demo(7.3, 8.6, 0.0)
     assert clean["heatmap"].shape == (16, 16) and clean["true"] == (7.3, 8.6)
     assert set(clean["estimates"]) == set(D.METHODS)
     assert clean["estimates"]["argmax"] == (7.0, 9.0)
     assert clean["estimates"]["quarter"] == (7.25, 8.75)
     assert clean["errors"]["dark"] < 1e-3 < clean["errors"]["quarter"] < clean["errors"]["argmax"]
-    noisy = viz.render_decoder_demo(7.3, 8.6, 0.1, seed=1)
+    noisy = decoding.render_decoder_demo(7.3, 8.6, 0.1, seed=1)
     assert not np.array_equal(noisy["heatmap"], clean["heatmap"])
-    again = viz.render_decoder_demo(7.3, 8.6, 0.1, seed=1)
+    again = decoding.render_decoder_demo(7.3, 8.6, 0.1, seed=1)
     np.testing.assert_array_equal(again["heatmap"], noisy["heatmap"])  # seeded
 
 
@@ -427,13 +428,13 @@ def test_decoder_widget_redraws_on_its_first_slider():
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_lib import viz
+    from course_lib.widgets import decoding
 
-    fig = viz.draw_decoder_demo(viz.render_decoder_demo(5.2, 6.1, 0.05))
+    fig = decoding.draw_decoder_demo(decoding.render_decoder_demo(5.2, 6.1, 0.05))
     assert len(fig.axes) == 3
     import ipywidgets as widgets
 
-    w = viz.decoder_widget()
+    w = decoding.decoder_widget()
     sliders = [c for box in w.children[0].children for c in box.children]
     assert isinstance(sliders[0], widgets.FloatSlider) and "x" in sliders[0].description
     out = w.children[1]

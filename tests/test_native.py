@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from course_lib import dark, native
 from course_lib import decode as py_decode
-from course_lib import native
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def test_dark_window_equals_full_map_blur():
     """Blurring only a window around the peak = MMPose's full-map cv2 blur (scale cancels)."""
     rng = np.random.default_rng(3)
     maps = gaussian_maps(rng, 4, 17, 64, 48, noise=0.01)
-    full = py_decode.dark_loop(maps)  # cv2.GaussianBlur of the whole zero-padded map, float32
+    full = dark.dark_loop(maps)  # cv2.GaussianBlur of the whole zero-padded map, float32
     coords, _ = native.decode(maps, "dark", 11, num_threads=1)
     np.testing.assert_allclose(coords, full, atol=1e-4, rtol=0)
     moved = np.abs(coords - np.round(coords)).max()
@@ -346,3 +346,18 @@ def test_read_only_copy_imports_the_prebuilt_module(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "course_lib.dark_decoder"
     assert not list((copy / "cpp").glob("*.so"))  # nothing was compiled
+
+
+def test_the_step_rule_comes_from_course_lib_dark(monkeypatch):
+    """course_lib.native passes dark.MAX_STEP and dark.LOG_FLOOR to the C++ decoder: one rule."""
+    rng = np.random.default_rng(11)
+    maps = rng.normal(0, 1, (8, 17, 32, 24)).astype(np.float32)  # noise: big, clipped steps
+    start, _ = py_decode.decode(maps, method="argmax")
+    ref, _ = py_decode.decode(maps, method="dark")
+    assert np.abs(ref - start).max() == pytest.approx(dark.MAX_STEP)  # some steps are clipped
+    monkeypatch.setattr(dark, "MAX_STEP", 0.25)
+    small, _ = native.decode(maps, "dark", num_threads=1)
+    np.testing.assert_allclose(small, py_decode.decode(maps, method="dark")[0], atol=1e-5)
+    assert np.abs(small - start).max() == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="max_step"):
+        native.load_extension().decode(maps, "dark", 11, 1, None, 1e-10, 0.0)

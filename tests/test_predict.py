@@ -1,4 +1,5 @@
-"""course_lib.validate and course_lib.infer on a tiny synthetic dataset and a random checkpoint.
+"""course_lib.predict and its command lines (validate, infer) on a tiny synthetic dataset and a
+random checkpoint.
 
 The stats the validate CLI prints must equal pycocotools' on the results file it wrote; the
 geometry (heatmap -> crop -> image) is checked with perfect heatmaps (the training targets),
@@ -18,7 +19,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from course_lib import evaluate, validate  # noqa: E402
+from course_lib import decode, evaluate, predict, validate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 INPUT_SIZE, HEATMAP_SIZE = (96, 128), (24, 32)
@@ -95,9 +96,9 @@ def test_perfect_heatmaps_give_high_ap(tiny):
     heatmaps = np.stack([it["heatmaps"].numpy() for it in items])
     meta = {k: np.stack([np.asarray(it["meta"][k]) for it in items])
             for k in ("image_id", "center", "scale", "rotation", "box_score")}
-    for decoder in validate.DECODERS:
-        results = validate.heatmaps_to_results(heatmaps, meta, input_size=INPUT_SIZE,
-                                               decoder=decoder)
+    for decoder in predict.DECODERS:
+        results = predict.heatmaps_to_results(heatmaps, meta, input_size=INPUT_SIZE,
+                                              decoder=decoder)
         stats = evaluate.evaluate_keypoints(tiny["ann"], results)
         assert stats == evaluate.pycocotools_stats(tiny["ann"], results)
         assert stats["AP50"] > 0.9, (decoder, stats)  # tiny people (area < 100 px²) may miss
@@ -109,7 +110,8 @@ def test_validate_rejects_unknown_decoder(tiny):
     with pytest.raises(SystemExit):
         validate.main(["--checkpoint", str(tiny["checkpoint"]), "--decoder", "median"])
     with pytest.raises(ValueError, match="decoder"):
-        validate.run(tiny["checkpoint"], tiny["ann"], tiny["images"], decoder="median")
+        predict.evaluate_checkpoint(tiny["checkpoint"], ann=tiny["ann"], images=tiny["images"],
+                                    decoder="median")
 
 
 def test_oks_nms_drops_duplicates():
@@ -119,7 +121,7 @@ def test_oks_nms_drops_duplicates():
           {"image_id": 1, "keypoints": (base + [0.5, 0, 0]).ravel().tolist(), "score": 0.8},
           {"image_id": 1, "keypoints": far.ravel().tolist(), "score": 0.7},
           {"image_id": 2, "keypoints": base.ravel().tolist(), "score": 0.6}]
-    kept = validate.oks_nms(rs)
+    kept = predict.oks_nms(rs)
     assert [r["score"] for r in kept] == [0.9, 0.7, 0.6]
 
 
@@ -141,3 +143,60 @@ def test_infer_cli_writes_json_and_drawings(tiny):
     assert len(one) == 1 and one[0]["bbox"][:2] == [0.0, 0.0]  # whole image by default
     with pytest.raises(ValueError, match="box"):
         infer.parse_box("1,2,3")
+
+
+def _meta(n):
+    return {"image_id": np.arange(1, n + 1), "center": np.tile([48.0, 64.0], (n, 1)),
+            "scale": np.tile([96.0, 128.0], (n, 1)), "rotation": np.zeros(n),
+            "box_score": np.ones(n)}
+
+
+def test_a_map_without_a_keypoint_keeps_the_marker():
+    maps = np.zeros((1, 17, 32, 24), np.float32)
+    maps[0, 1:, 10, 12] = 1.0  # keypoint 0's map is empty (all zeros)
+    res = predict.heatmaps_to_results(maps, _meta(1), input_size=INPUT_SIZE, decoder="dark")[0]
+    kps = np.asarray(res["keypoints"]).reshape(17, 3)
+    assert kps[0].tolist() == [-1.0, -1.0, 0.0]
+    np.testing.assert_allclose(kps[1, :2], [48.0, 40.0])  # heatmap (12, 10) * stride 4
+    assert res["score"] == pytest.approx(1.0)  # 16 keypoints at 1.0, the empty one excluded
+
+
+def test_udp_results_use_the_udp_geometry():
+    maps = np.zeros((1, 17, 32, 24), np.float32)
+    maps[0, :, 31, 23] = 1.0  # the last heatmap pixel is the last crop pixel under UDP
+    msra = predict.heatmaps_to_results(maps, _meta(1), input_size=INPUT_SIZE, decoder="argmax")
+    udp = predict.heatmaps_to_results(maps, _meta(1), input_size=INPUT_SIZE, decoder="argmax",
+                                      udp=True)
+    # the box spans image x in [0, 96] (centre 48, scale 96, crop 96 px wide: 1 px per px)
+    # MSRA: heatmap 23 -> crop 23 * 4 = 92 -> image 92;
+    # UDP: heatmap 23 -> crop 23 * 95 / 23 = 95, the last pixel -> the box's right edge, 96
+    assert msra[0]["keypoints"][:2] == [92.0, 124.0]
+    assert udp[0]["keypoints"][:2] == [96.0, 128.0]
+
+
+def test_run_network_flip_is_fuse_flip(tiny):
+    model, _ = predict.load_model(tiny["checkpoint"])
+    x = torch.randn(2, 3, INPUT_SIZE[1], INPUT_SIZE[0])
+    with torch.no_grad():
+        plain, mirrored = model(x), model(torch.flip(x, dims=[3]))
+    for udp in (False, True):
+        got = predict.run_network(model, x, flip=True, udp=udp)
+        want = decode.fuse_flip(plain, mirrored, shift=not udp)
+        assert torch.equal(got, want)
+
+
+def test_validation_counts_every_image_of_the_annotation_file(tiny):
+    """An image the model produced no result for counts as missed (all images are evaluated)."""
+    from course_lib.data import TopDownDataset
+
+    ds = TopDownDataset(tiny["ann"], tiny["images"], input_size=INPUT_SIZE,
+                        heatmap_size=HEATMAP_SIZE, train=False, encoding="unbiased")
+    items = [ds[i] for i in range(len(ds))]
+    heatmaps = np.stack([it["heatmaps"].numpy() for it in items])
+    meta = {k: np.stack([np.asarray(it["meta"][k]) for it in items])
+            for k in ("image_id", "center", "scale", "rotation", "box_score")}
+    results = predict.heatmaps_to_results(heatmaps, meta, input_size=INPUT_SIZE)
+    first = results[0]["image_id"]
+    fewer = [r for r in results if r["image_id"] != first]
+    full, part = (evaluate.evaluate_keypoints(tiny["ann"], r) for r in (results, fewer))
+    assert part["AR"] < full["AR"]  # the people of the dropped image are missed, not ignored

@@ -1,0 +1,231 @@
+"""A trained network on crops: checkpoint -> model -> heatmaps -> image keypoints -> COCO results -> AP.
+
+Taught in ``08_oks_evaluation.ipynb`` (used by ``05_training_mse.ipynb`` to validate while it
+trains and by ``06_decoding_dark.ipynb`` to decode a trained model). The one implementation of
+that path; training's validation, ``python -m course_lib.validate`` and
+``python -m course_lib.infer`` are thin users of it. One path, one function per arrow:
+
+* :func:`load_model`: a checkpoint of ``course_lib.train`` and the network its config describes;
+* :func:`run_network`: the network on a batch of crops; with ``flip=True`` the flip test
+  (``course_lib.decode.fuse_flip``: the mirrored crop's heatmaps flipped back, with the one-pixel
+  shift of the MSRA convention and none under UDP, averaged with the plain ones);
+* :func:`predict_heatmaps`: :func:`run_network` over every crop of a ``TopDownDataset``;
+* :func:`heatmaps_to_results`: decode and map to image pixels (``decode.decode_to_image``, in the
+  crop's geometry: MSRA or UDP), then SimpleBaseline's rescoring: the instance score is the box
+  score times the mean confidence of the keypoints above 0.2. A map whose maximum is not
+  positive holds no keypoint: it keeps the marker ``(-1, -1)`` and its (non-positive) score;
+* :func:`oks_nms`: with detector boxes, duplicate poses of one person removed (OKS > 0.9);
+* :func:`validate` / :func:`evaluate_checkpoint`: the ten COCO stats with
+  ``course_lib.evaluate.evaluate_keypoints`` over every image of the annotation file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_lib import config
+from course_lib.coco import FLIP_PAIRS, NUM_KEYPOINTS, OKS_SIGMAS
+from course_lib.decode import METHODS, decode_to_image, fuse_flip
+from course_lib.evaluate import evaluate_keypoints
+from course_lib.train import TrainConfig, build_model, load_checkpoint, make_dataset
+
+DECODERS = METHODS  # argmax | quarter | dark | soft_argmax
+KEYPOINT_SCORE_THRESHOLD = 0.2  # keypoints above it count in the instance score
+NMS_OKS_THRESHOLD = 0.9
+
+
+def load_model(path: str | os.PathLike | None = None) -> tuple[torch.nn.Module, TrainConfig]:
+    """``(model in eval mode, config)`` from a checkpoint (default: the profile's ``best.pt``)."""
+    path = Path(path) if path is not None else config.checkpoint_path()
+    ckpt = load_checkpoint(path)
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
+        what = f"a dict with keys {sorted(ckpt)[:6]}" if isinstance(ckpt, dict) else \
+            type(ckpt).__name__
+        raise ValueError(f"checkpoint {path}: expected a course_lib.train checkpoint (a dict "
+                         f"with 'model' and 'config'), got {what}")
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    model = build_model(cfg.replace(pretrained=False))  # no ImageNet fetch: weights come next
+    model.load_state_dict(ckpt["model"])
+    return model.eval(), cfg
+
+
+@torch.no_grad()
+def run_network(model: torch.nn.Module, images: torch.Tensor, *, flip: bool = False,
+                udp: bool = False) -> torch.Tensor:
+    """Heatmaps ``[N, K, H, W]`` (float32) of crops ``[N, 3, H_in, W_in]``; ``flip``: the flip
+    test through ``decode.fuse_flip`` (shift of one pixel under MSRA, none under ``udp``)."""
+    heatmaps = model(images).float()
+    if flip:
+        mirrored = model(torch.flip(images, dims=[3])).float()
+        heatmaps = fuse_flip(heatmaps, mirrored, FLIP_PAIRS, shift=not udp)
+    return heatmaps
+
+
+def predict_heatmaps(model: torch.nn.Module, dataset: Any, *, flip: bool = False,
+                     batch_size: int = 32, device: str | torch.device = "cpu",
+                     limit: int | None = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The model's heatmaps for every crop of ``dataset`` (a ``TopDownDataset``, ``train=False``).
+
+    Returns ``(heatmaps [N, K, H, W] float32, meta)`` with ``meta`` the dataset's metadata stacked
+    per key (``image_id``, ``center``, ``scale``, ``rotation``, ``box_score``, ``keypoints``, ...).
+    The crop geometry (UDP or not) is the dataset's. ``limit``: only the first crops (a quick
+    look; the people left out count as missed). The model's train/eval mode is restored.
+    """
+    from tqdm.auto import tqdm
+
+    from course_lib.data import make_loader
+
+    if len(dataset) == 0:
+        raise ValueError("dataset: no crops to predict (no labelled people or boxes)")
+    udp = getattr(dataset, "encoding", "msra") == "udp"
+    if limit is not None and limit < len(dataset):
+        dataset = torch.utils.data.Subset(dataset, range(int(limit)))
+    loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
+    was_training = model.training
+    model.to(device).eval()
+    maps, metas = [], []
+    for batch in tqdm(loader, desc="heatmaps", disable=not progress, leave=False):
+        images = batch["image"].to(device).contiguous(memory_format=torch.channels_last)
+        maps.append(run_network(model, images, flip=flip, udp=udp).cpu().numpy())
+        metas.append(batch["meta"])
+    model.train(was_training)
+    meta = {key: np.concatenate([np.asarray(m[key]) for m in metas]) for key in metas[0]}
+    return np.concatenate(maps).astype(np.float32), meta
+
+
+def heatmaps_to_results(heatmaps: np.ndarray, meta: dict, *, input_size: tuple[int, int],
+                        decoder: str = "dark", udp: bool = False) -> list[dict]:
+    """COCO keypoint results from heatmaps and their crops' ``meta`` (:func:`predict_heatmaps`).
+
+    Keypoints are written as ``x, y, confidence`` in image pixels (pycocotools reads only x and
+    y); the score is SimpleBaseline's rescoring (module docstring). ``udp``: the crops were cut
+    with the UDP geometry.
+    """
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
+    heatmaps = np.asarray(heatmaps, dtype=np.float32)
+    n = len(heatmaps)
+    rotation = meta["rotation"] if "rotation" in meta else np.zeros(n)
+    points, scores = decode_to_image(heatmaps, meta["center"], meta["scale"], input_size,
+                                     np.asarray(rotation, dtype=np.float64), udp=udp,
+                                     method=decoder)
+    scores = np.asarray(scores, dtype=np.float64)
+    box_scores = np.asarray(meta["box_score"], dtype=np.float64) if "box_score" in meta \
+        else np.ones(n)
+    results = []
+    for i in range(n):
+        confident = scores[i][scores[i] > KEYPOINT_SCORE_THRESHOLD]
+        kps = np.concatenate([points[i], scores[i][:, None]], axis=1)
+        results.append({
+            "image_id": int(meta["image_id"][i]), "category_id": 1,
+            "keypoints": [round(float(v), 3) for v in kps.ravel()],
+            "score": float(box_scores[i]) * (float(confident.mean()) if confident.size else 0.0),
+        })
+    return results
+
+
+def oks_nms(results: list[dict], threshold: float = NMS_OKS_THRESHOLD) -> list[dict]:
+    """Greedy non-maximum suppression per image: keep the best-scoring pose, drop every other
+    pose whose OKS with it exceeds ``threshold`` (the area is the kept pose's keypoint box)."""
+    by_image: dict = {}
+    for r in results:
+        by_image.setdefault(r["image_id"], []).append(r)
+    variances = (OKS_SIGMAS * 2) ** 2
+    kept = []
+    for rs in by_image.values():
+        rs = sorted(rs, key=lambda r: -r["score"])
+        kps = np.asarray([r["keypoints"] for r in rs], dtype=np.float64).reshape(-1, NUM_KEYPOINTS, 3)
+        alive = np.ones(len(rs), dtype=bool)
+        for i in range(len(rs)):
+            if not alive[i]:
+                continue
+            kept.append(rs[i])
+            xy = kps[i, :, :2]
+            w, h = xy.max(axis=0) - xy.min(axis=0)
+            d2 = ((kps[:, :, :2] - xy) ** 2).sum(axis=2)
+            sim = np.exp(-d2 / variances / (w * h + np.spacing(1)) / 2).mean(axis=1)
+            alive &= ~(sim > threshold)
+    return kept
+
+
+def validate(model: torch.nn.Module, dataset: Any, cfg: TrainConfig, *,
+             device: str | torch.device = "cpu", flip: bool = False, decoder: str | None = None,
+             batch_size: int | None = None, progress: bool = False) -> dict:
+    """The ten COCO stats of ``model`` on ``dataset`` against the dataset's annotation file (every
+    image counts), decoding with ``decoder`` (default: the config's ``decode_method``)."""
+    heatmaps, meta = predict_heatmaps(model, dataset, flip=flip, device=device,
+                                      batch_size=batch_size or 2 * cfg.batch_size,
+                                      progress=progress)
+    results = heatmaps_to_results(heatmaps, meta, input_size=cfg.input_size,
+                                  decoder=decoder or cfg.decode_method,
+                                  udp=cfg.encoding == "udp")
+    return evaluate_keypoints(dataset.ann_file, results)
+
+
+def make_validator(dataset: Any, cfg: TrainConfig) -> Callable[[torch.nn.Module, Any], dict]:
+    """``validate_fn(model, device)`` for ``course_lib.train.train``: :func:`validate` on
+    ``dataset`` with the config's decoder."""
+    def validate_fn(model: torch.nn.Module, device: Any) -> dict:
+        return validate(model, dataset, cfg, device=device)
+
+    return validate_fn
+
+
+def evaluate_checkpoint(checkpoint: str | os.PathLike | None = None, *, ann: Any = None,
+                        images: Any = None, boxes: Any = None, decoder: str = "dark",
+                        flip: bool = False, out: Any = None, batch_size: int = 32,
+                        progress: bool = True) -> tuple[dict, list[dict], Path]:
+    """The whole path for a checkpoint: crops of ``ann``/``images`` (default: the config's val
+    split; detector ``boxes`` instead of ground-truth boxes, then OKS-NMS), heatmaps, results
+    written atomically to ``out`` (default beside the checkpoint), stats. Returns
+    ``(stats, results, results_path)``."""
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
+    checkpoint = Path(checkpoint) if checkpoint else config.checkpoint_path()
+    model, cfg = load_model(checkpoint)
+    dataset = make_dataset(cfg, "val", ann_file=ann, image_dir=images, boxes_file=boxes)
+    heatmaps, meta = predict_heatmaps(model, dataset, flip=flip, batch_size=batch_size,
+                                      progress=progress)
+    results = heatmaps_to_results(heatmaps, meta, input_size=cfg.input_size, decoder=decoder,
+                                  udp=cfg.encoding == "udp")
+    if boxes is not None:
+        results = oks_nms(results)
+    out = Path(out) if out else checkpoint.parent / f"results_val_{decoder}{'_flip' * flip}.json"
+    config.write_atomic(out, json.dumps(results))
+    return evaluate_keypoints(dataset.ann_file, results), results, out
+
+
+def predict_image(model: torch.nn.Module, cfg: TrainConfig, image: np.ndarray,
+                  box: list[float] | None = None, *, decoder: str = "dark",
+                  flip: bool = False) -> dict:
+    """Keypoints of the person in ``box`` (default: the whole image) of an RGB ``image``.
+
+    The crop is cut as the dataset cuts it (``transforms``), then :func:`run_network` and
+    :func:`heatmaps_to_results`. Returns ``{"bbox", "keypoints" [K, 2] image px, "scores" [K],
+    "score"}``.
+    """
+    from course_lib import transforms as T
+    from course_lib.data import normalize_image
+
+    height, width = image.shape[:2]
+    box = list(box) if box is not None else [0.0, 0.0, float(width - 1), float(height - 1)]
+    udp = cfg.encoding == "udp"
+    center, scale = T.box_to_center_scale(box, cfg.input_size[0] / cfg.input_size[1])
+    matrix = T.get_affine_matrix(center, scale, 0.0, cfg.input_size, udp=udp)
+    crop = T.warp_image(image, matrix, cfg.input_size)
+    was_training = model.training
+    heatmaps = run_network(model.eval(), normalize_image(crop)[None], flip=flip, udp=udp)
+    model.train(was_training)
+    meta = {"center": center[None], "scale": scale[None], "image_id": np.array([0]),
+            "box_score": np.array([1.0])}
+    result = heatmaps_to_results(heatmaps.numpy(), meta, input_size=cfg.input_size,
+                                 decoder=decoder, udp=udp)[0]
+    kps = np.asarray(result["keypoints"]).reshape(-1, 3)
+    return {"bbox": box, "keypoints": kps[:, :2], "scores": kps[:, 2], "score": result["score"]}
