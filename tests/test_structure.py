@@ -24,7 +24,8 @@ STEPS: tuple[tuple[str, ...], ...] = (
     ("heatmaps",),  # 02
     ("transforms",),  # 03
     ("data",),  # 03
-    ("models",),  # 04
+    ("models",),  # 04 (and the high-resolution backbones of 09)
+    ("heads",),  # 10: heads past the MSE heatmap, each with its targets, loss and decoder
     ("losses",),  # 05
     ("train",),  # 05 (course_lib/train/, its command line excepted)
     ("dark",),  # 06 and 07: the math both DARK decoders share

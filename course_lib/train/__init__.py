@@ -52,6 +52,10 @@ __all__ = [
 
 def build_model(cfg: TrainConfig) -> nn.Module:
     """The network a config describes; ImageNet weights are fetched only when ``pretrained``."""
+    if cfg.backbone != "resnet":
+        raise ValueError(f"backbone: expected 'resnet', got {cfg.backbone!r}")
+    if cfg.head != "deconv":
+        raise ValueError(f"head: expected 'deconv', got {cfg.head!r}")
     model = pose_resnet(cfg.depth, cfg.num_keypoints, head_channels=cfg.head_channels,
                         zero_init_residual=cfg.zero_init_residual)
     if cfg.pretrained:

@@ -24,7 +24,7 @@ CLOCKS = ("wall", "cpu")
 DECODE_METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 #: fields that say how a run executes, not what it learns: a checkpoint that differs from the
 #: current config only in these is still the same experiment (:func:`compatible`).
-RUNTIME_FIELDS = ("num_workers", "eval_every_minutes", "pretrained_weights")
+RUNTIME_FIELDS = ("num_workers", "eval_every_minutes", "pretrained_weights", "logger")
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,9 @@ class TrainConfig:
     profile: str = "cpu"
     data_source: str = "synthetic"
     data_version: int | None = None  # the synthetic generator's version (None: real COCO)
+    backbone: str = "resnet"  # resnet (of ``depth``); more in 09_hrnet_hrformer.ipynb
     depth: int = 50  # ResNet depth of the backbone
+    head: str = "deconv"  # SimpleBaseline's deconvolution head; more in 10_beyond_heatmaps.ipynb
     head_channels: int = 256  # width of the three deconvolutions
     num_keypoints: int = 17
     input_size: tuple[int, int] = (192, 256)
@@ -62,6 +64,7 @@ class TrainConfig:
     decode_method: str = "dark"  # how validation decodes
     num_workers: int = 0  # loader processes
     eval_every_minutes: float | None = None  # validate this often too (None: epoch ends only)
+    logger: str = "none"  # experiment tracking: none (more in later chapters)
 
     def __post_init__(self) -> None:
         for name, choices in (("encoding", ENCODINGS), ("loss", LOSSES),
