@@ -180,10 +180,18 @@ def data_source(profile: Profile | str | None = None) -> str:
 
 def data_dir(source: str | None = None, profile: Profile | str | None = None) -> Path:
     """Folder of a dataset. Synthetic data of the ``smoke`` profile lives apart
-    (``data/synthetic-smoke``) so that running the tests never replaces a learner's data."""
+    (``data/synthetic-smoke``) so that running the tests never replaces a learner's data.
+
+    Real COCO lives in ``data/coco`` unless ``COURSE_COCO_DIR`` names a COCO folder elsewhere
+    (``annotations/person_keypoints_{train,val}2017.json``, ``{train,val}2017/``); a relative
+    path is taken from the repository root. This is the only place that reads it: the download
+    script, the notebooks and the command lines all ask this function."""
     prof = _as_profile(profile)
     source = source or data_source(prof)
     if source == "coco":
+        coco_dir = os.environ.get("COURSE_COCO_DIR", "").strip()
+        if coco_dir:
+            return (repo_root() / Path(coco_dir).expanduser()).resolve()
         return repo_root() / "data" / "coco"
     if source != "synthetic":
         raise ValueError(f"source: expected 'synthetic' or 'coco', got {source!r}")
@@ -242,25 +250,154 @@ def checkpoint_path(profile: Profile | str | None = None, which: str = "best") -
     return runs_dir(profile) / f"{which}.pt"
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically: a temporary file in the
-    same folder, then ``os.replace``. A reader never sees half a file; an interrupted run leaves
-    the old file (or none), never a truncated one. Returns the path."""
-    import tempfile
+_TEMP_SLOTS = 16  # temporary file names per target: ``.<name>.0.tmp`` ... ``.<name>.15.tmp``
 
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` (bytes, or text as UTF-8) to ``path`` atomically and durably.
+
+    The bytes go to a temporary file ``.<name>.<n>.tmp`` in the same folder (locked while in
+    use), are ``fsync``-ed, replace ``path`` with ``os.replace``, and the folder is ``fsync``-ed.
+    A reader never sees half a file; an interrupted run leaves the old file (or none), never a
+    truncated one. The temporary files that killed saves of ``path`` left behind are removed by
+    the next successful write of ``path`` (only those: unlocked ``.<name>.<n>.tmp`` files of
+    this user; a save in progress keeps its own). Taught in ``00_setup.ipynb``; checkpoints
+    (``05_training.ipynb``) are saved with it. Returns the path.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _claim_temp(path)
+    replaced = False
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+            f.flush()
+            os.fsync(f.fileno())
+            if hasattr(os, "fchmod"):  # as a plain file would be (not mkstemp's 0o600)
+                os.fchmod(f.fileno(), 0o644)
+            os.replace(tmp, path)  # still locked: no sweep can take the file meanwhile
+            replaced = True
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if not replaced:
+            tmp.unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+    for slot in range(_TEMP_SLOTS):
+        if os.path.lexists(_temp_name(path, slot)):
+            _remove_if_stale(_temp_name(path, slot))
     return path
+
+
+def _temp_name(path: Path, slot: int) -> Path:
+    return path.with_name(f".{path.name}.{slot}.tmp")
+
+
+def _claim_temp(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``path``, created and locked: ``(fd, its path)``."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): a random name, which no later write sweeps
+        return _random_temp(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    for slot in range(_TEMP_SLOTS):
+        tmp = _temp_name(path, slot)
+        for _attempt in range(3):
+            try:
+                fd = os.open(tmp, flags, 0o600)
+            except FileExistsError:
+                if _remove_if_stale(tmp):
+                    continue  # a killed save's file: the name is free again
+                break  # a save in progress (or not our file): the next name
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # a file system without locks
+                os.close(fd)
+                tmp.unlink(missing_ok=True)
+                return _random_temp(path)
+            if _same_file(fd, tmp):
+                return fd, tmp
+            os.close(fd)  # swept between creation and lock: try again
+    return _random_temp(path)  # every name is in use by a save in progress
+
+
+def _random_temp(path: Path) -> tuple[int, Path]:
+    """A temporary file of a random name beside ``path`` (no later write sweeps it)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    return fd, Path(tmp)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except FileNotFoundError:
+        return False
+
+
+def _remove_if_stale(tmp: Path) -> bool:
+    """Remove ``tmp`` when it is a regular file of this user that no live save holds locked;
+    True when the name is free afterwards."""
+    import fcntl
+    import stat
+
+    try:
+        fd = os.open(tmp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return True
+    except OSError:  # a symbolic link or a file we cannot read: not ours
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False  # a save in progress (or a file system without locks)
+        if not _same_file(fd, tmp):
+            return False
+        os.unlink(tmp)
+        return True
+    except OSError:  # it cannot be removed here: left alone
+        return False
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where folders can be opened: not on Windows)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems do not sync folders
+        pass
+    finally:
+        os.close(fd)
+
+
+def check_free_space(path: str | os.PathLike, need_bytes: int, what: str) -> None:
+    """Raise ``OSError`` (``errno.ENOSPC``) unless the file system that holds (or will hold)
+    ``path`` has ``need_bytes`` free; the message names ``what``, the folder and both byte
+    counts. Used before downloading, extracting and generating data, and before checkpoints."""
+    import errno
+    import shutil
+
+    if need_bytes < 0:
+        raise ValueError(f"need_bytes: expected a non-negative number, got {need_bytes!r}")
+    probe = Path(path).absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need_bytes > free:
+        exc = OSError(f"{what}: needs {int(need_bytes)} bytes ({need_bytes / 2**20:.1f} MiB) in "
+                      f"{path}, but only {free} bytes ({free / 2**20:.1f} MiB) are free there")
+        exc.errno = errno.ENOSPC
+        raise exc
 
 
 def seed_everything(seed: int = 0) -> None:

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from course_lib.synthetic_render import (
 GENERATOR_VERSION = 2
 SPLITS = ("train", "val")
 _SPLIT_CODE = {"train": 1, "val": 2}
+GENERATOR = "course_lib.synthetic"  # the manifest's "generator": the folders it may write to
 _MIN_PARALLEL = 64  # fewer images than this render in-process (a pool costs more than it saves)
 
 Layer = tuple[str, list[tuple], "Pose | None"]  # (kind, shapes, pose): crowd, person, occluder
@@ -333,120 +335,166 @@ def _render_job(job: tuple[SyntheticSpec, str, int]) -> tuple[str, bytes, list[d
     return render_file(*job)
 
 
+def _worker_init(parent: int) -> None:
+    """In a rendering process: leave Ctrl-C to the parent (it stops the pool) and, on Linux,
+    die with the parent whatever ends it (``PR_SET_PDEATHSIG``)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not a handler forked from the parent
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, int(signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before that
+        os._exit(1)
+
+
 def generate_split(out_dir: Path, split: str, spec: SyntheticSpec, *, progress: bool = True,
                    write_images: bool = True, workers: int | None = None,
                    ) -> tuple[dict, dict[str, str]]:
     """Render and write one split; return its COCO dict and ``{relative path: sha256}``.
 
     ``workers`` processes render in parallel (default: up to 2); every image has its own seed,
-    so the bytes do not depend on the number of workers.
+    so the bytes do not depend on the number of workers. Workers end with the call (or caller).
     """
     from tqdm.auto import tqdm
 
-    out_dir = Path(out_dir)
-    w, h = spec.image_size
-    n = spec.num_images(split)
+    (w, h), n = spec.image_size, spec.num_images(split)
     workers = min(2, os.cpu_count() or 1) if workers is None else int(workers)
     jobs = [(spec, split, i) for i in range(n)]
     pool = None
     if workers > 1 and n >= _MIN_PARALLEL:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
 
         method = "fork" if "fork" in mp.get_all_start_methods() else None
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context(method))
-        results = pool.map(_render_job, jobs, chunksize=8)
+        pool = mp.get_context(method).Pool(workers, _worker_init, (os.getpid(),))
+        results = pool.imap(_render_job, jobs, chunksize=8)
     else:
         results = map(_render_job, jobs)
     images, annotations, hashes = [], [], {}
-    ann_id = 1
     try:
         for i, (name, data, anns) in enumerate(tqdm(results, total=n, desc=f"synthetic {split}",
                                                     disable=not progress, unit="img")):
             iid = image_id(split, i)
-            rel = f"{split}/{name}"
-            hashes[rel] = hashlib.sha256(data).hexdigest()
+            hashes[f"{split}/{name}"] = hashlib.sha256(data).hexdigest()
             if write_images:
-                config.write_atomic(out_dir / rel, data)
+                config.write_atomic(Path(out_dir) / split / name, data)
             images.append({"id": iid, "file_name": name, "width": w, "height": h})
-            for a in anns:
-                annotations.append({"id": ann_id, "image_id": iid, "category_id": 1,
-                                    "segmentation": a["segmentation"], "area": a["area"],
-                                    "bbox": a["bbox"], "iscrowd": a["iscrowd"],
-                                    "keypoints": a["keypoints"],
-                                    "num_keypoints": a["num_keypoints"]})  # fmt: skip
-                ann_id += 1
+            annotations += [{"id": len(annotations) + k + 1, "image_id": iid, "category_id": 1,
+                             **{key: a[key] for key in ("segmentation", "area", "bbox", "iscrowd",
+                                                        "keypoints", "num_keypoints")}}
+                            for k, a in enumerate(anns)]  # fmt: skip
     finally:
-        if pool is not None:
-            pool.shutdown()
+        if pool is not None:  # every result is in, or the caller is stopping: end the workers
+            pool.terminate()
+            pool.join()
     return coco_dict(images, annotations, spec), hashes
 
 
 def _manifest_expected(spec: SyntheticSpec) -> dict:
-    d = asdict(spec)
-    d["image_size"] = list(spec.image_size)
-    return d
+    return {**asdict(spec), "image_size": list(spec.image_size)}
 
 
 def read_manifest(out_dir: str | Path) -> dict | None:
-    path = Path(out_dir) / config.MANIFEST_NAME
     try:
-        return json.loads(path.read_text())
+        return json.loads((Path(out_dir) / config.MANIFEST_NAME).read_text())
     except (OSError, ValueError):
         return None
 
 
-def is_complete(out_dir: str | Path, spec: SyntheticSpec) -> bool:
-    """True when ``out_dir`` holds a finished generation of exactly ``spec``.
+def _finished(man: dict | None, spec: SyntheticSpec) -> bool:
+    """``man`` is the manifest a finished run of exactly ``spec`` writes, listing its files."""
+    names = {f"annotations/person_keypoints_{s}.json" for s in SPLITS} | {
+        f"{s}/{image_id(s, i):012d}.jpg" for s in SPLITS for i in range(spec.num_images(s))}
+    return (isinstance(man, dict) and man.get("spec") == _manifest_expected(spec)
+            and isinstance(man.get("files"), dict) and set(man["files"]) == names)
 
-    The manifest is written last, so its presence with matching sizes, seed and version, and
-    every listed file present, means an earlier run finished.
-    """
-    out_dir = Path(out_dir)
+
+def damaged_files(out_dir: str | Path, manifest: dict, *, verify: bool = False) -> list[str]:
+    """The files of a finished run's manifest that are missing or damaged: of another size than
+    recorded, or (with ``verify``, or where no size is recorded) of another sha256."""
+    sizes = _sizes(manifest)
+    bad = []
+    for rel, digest in manifest["files"].items():
+        path = Path(out_dir) / rel
+        size = path.stat().st_size if path.is_file() else -1
+        if size < 0 or sizes.get(rel, size) != size or ((verify or rel not in sizes) and (
+                hashlib.sha256(path.read_bytes()).hexdigest() != digest)):
+            bad.append(rel)
+    return bad
+
+
+def is_complete(out_dir: str | Path, spec: SyntheticSpec, *, verify: bool = False) -> bool:
+    """True when ``out_dir`` holds a finished, undamaged run of exactly ``spec``: its manifest
+    (written last) matches, every file has its size (``verify``, or no sizes: and sha256)."""
     man = read_manifest(out_dir)
-    if not man or man.get("spec") != _manifest_expected(spec):
-        return False
-    files = man.get("files", {})
-    if len(files) != spec.num_train_images + spec.num_val_images + 2:
-        return False
-    return all((out_dir / rel).is_file() for rel in files)
+    return _finished(man, spec) and not damaged_files(out_dir, man, verify=verify)
+
+
+def _check_out_dir(out: Path) -> dict | None:
+    """The manifest of ``out``; refuses a folder this generator did not make: only a missing or
+    empty folder, or one holding its manifest, is written to (nothing else is touched)."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out: {out} is a file, not a folder")
+    man = read_manifest(out)
+    if isinstance(man, dict) and man.get("generator") == GENERATOR:
+        return man
+    if out.is_dir() and any(out.iterdir()):
+        raise FileExistsError(f"out: {out} is not empty and holds no {config.MANIFEST_NAME} of "
+                              f"{GENERATOR}: nothing written there; choose a new or empty folder")
+    return None
+
+
+def _sizes(man: dict | None) -> dict:
+    sizes = man.get("sizes") if isinstance(man, dict) else None
+    return sizes if isinstance(sizes, dict) else {}
+
+
+def _write_manifest(out: Path, spec: SyntheticSpec, files: dict[str, str]) -> None:
+    digest = hashlib.sha256("".join(f"{k}:{files[k]}\n" for k in sorted(files)).encode())
+    manifest = {"generator": GENERATOR, "spec": _manifest_expected(spec), "num_files": len(files),
+                "sha256": digest.hexdigest(), "files": files,
+                "sizes": {rel: (out / rel).stat().st_size for rel in files}}  # fmt: skip
+    config.write_atomic(out / config.MANIFEST_NAME, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def generate(out_dir: str | Path | None = None, *, seed: int = 0,
              profile: config.Profile | str | None = None, spec: SyntheticSpec | None = None,
-             force: bool = False, progress: bool = True, workers: int | None = None) -> Path:
+             force: bool = False, progress: bool = True, workers: int | None = None,
+             verify: bool = False) -> Path:  # fmt: skip
     """Generate the synthetic mini-COCO under ``out_dir`` (default ``config.data_dir()``).
 
     Layout: ``annotations/person_keypoints_{train,val}.json``, ``{train,val}/<id>.jpg`` and
-    ``manifest.json`` (written last). Does nothing when a finished run of the same spec is there;
-    a partial or different earlier run is redone (its stray images removed). Returns ``out_dir``.
+    ``manifest.json`` (written last: every file's sha256 and size). Writes only to a missing or
+    empty folder or one it made (else ``FileExistsError``, nothing touched); ``OSError`` when
+    the disk lacks the space. Does nothing when a finished, undamaged run of the same spec is
+    there (``verify``: check every sha256), else (re)generates all (stray images removed).
     """
     prof = profile if isinstance(profile, config.Profile) else config.get_profile(profile)
     spec = spec or spec_from_profile(prof, seed)
     out = Path(out_dir) if out_dir is not None else config.data_dir("synthetic", prof)
-    if not force and is_complete(out, spec):
+    man = _check_out_dir(out)
+    if not force and _finished(man, spec) and not damaged_files(out, man, verify=verify):
+        if not _sizes(man):  # an older manifest, just checked by hash: record the sizes
+            _write_manifest(out, spec, man["files"])
         if progress:
             print(f"synthetic data already complete in {out} (seed {spec.seed}): nothing to do")
         return out
-    manifest_path = out / config.MANIFEST_NAME
-    if manifest_path.exists():
-        manifest_path.unlink()  # from now on the folder counts as partial until we finish
+    w, h = spec.image_size  # generously: JPEGs take 0.33 byte a pixel, annotations 3 KiB an image
+    need = (spec.num_train_images + spec.num_val_images) * (w * h * 3 // 4 + 8192)
+    have = sum(v for v in _sizes(man).values() if isinstance(v, int))  # in the files replaced
+    config.check_free_space(out, max(0, need - have), "synthetic data")
+    # the folder counts as partial (and stays ours) until the run finishes
+    config.write_atomic(out / config.MANIFEST_NAME, f'{{"generator": "{GENERATOR}"}}')
     files: dict[str, str] = {}
     for split in SPLITS:
         data, hashes = generate_split(out, split, spec, progress=progress, workers=workers)
         files.update(hashes)
-        keep = {Path(rel).name for rel in hashes}
-        split_dir = out / split
-        for stray in split_dir.glob("*.jpg"):
-            if stray.name not in keep:
-                stray.unlink()
+        for stray in set((out / split).glob("[0-9]" * 12 + ".jpg")) - {out / r for r in hashes}:
+            stray.unlink()  # ours (the names are ids), of a bigger earlier run
         blob = json.dumps(data, separators=(",", ":")).encode()
-        rel = f"annotations/person_keypoints_{split}.json"
-        config.write_atomic(out / rel, blob)
-        files[rel] = hashlib.sha256(blob).hexdigest()
-    digest = hashlib.sha256("".join(f"{k}:{files[k]}\n" for k in sorted(files)).encode())
-    manifest = {"generator": "course_lib.synthetic", "spec": _manifest_expected(spec),
-                "num_files": len(files), "sha256": digest.hexdigest(), "files": files}  # fmt: skip
-    config.write_atomic(manifest_path, json.dumps(manifest, indent=1, sort_keys=True).encode())
+        files[f"annotations/person_keypoints_{split}.json"] = hashlib.sha256(blob).hexdigest()
+        config.write_atomic(out / "annotations" / f"person_keypoints_{split}.json", blob)
+    _write_manifest(out, spec, files)
     return out
-

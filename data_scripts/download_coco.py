@@ -4,27 +4,37 @@
     python data_scripts/download_coco.py --only annotations val  # 240 MB + 780 MB, no train
     python data_scripts/download_coco.py --fiftyone ~/fiftyone/coco-2017   # reuse FiftyOne's
 
-Result (``course_lib.config.data_dir("coco")``, i.e. ``data/coco``)::
+Result (``course_lib.config.data_dir("coco")``: ``$COURSE_COCO_DIR``, else ``data/coco``)::
 
     annotations/person_keypoints_{train,val}2017.json
     train2017/*.jpg   val2017/*.jpg
 
 Every archive is checked against its published MD5 (and SHA-256 where known) before it is
-extracted; an interrupted download is resumed with an HTTP Range request (the partial file is
-kept as ``<name>.part``); extraction refuses any archive member whose path would land outside
-the target folder. A finished step leaves a marker, so a rerun skips it.
-Then use the data with ``COURSE_DATA=coco`` (or the ``gpu`` profile).
+extracted. A download goes to ``<name>.part`` (locked, so two runs never write one file) and is
+resumed with an HTTP Range request, within a run (transient failures are retried with
+exponential back-off; ``--timeout`` bounds each wait for the server) and across runs; a
+``Content-Range`` that does not start where the partial file ends is never appended.
+Extraction refuses any archive member whose real path (symbolic links in the target resolved)
+would land outside the target folder. The free space is checked before downloading and before
+extracting. ``--fiftyone`` never deletes or replaces anything it did not make. A finished step
+leaves a marker, so a rerun skips it. Errors are one ``error:`` line: exit status 2 for bad
+arguments, files, folders or too little space, 1 when the network, the server or a checksum
+failed (run again to resume). Then use the data with ``COURSE_DATA=coco`` (or the ``gpu``
+profile).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import sys
 import tarfile
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -76,6 +86,17 @@ class UnsafeArchiveError(RuntimeError):
     """An archive member would be written outside the target folder (or is a link/device)."""
 
 
+class TransientError(ConnectionError):
+    """A failure worth retrying: no connection, a timeout, a cut transfer, HTTP 408/429/5xx."""
+
+
+class BusyError(RuntimeError):
+    """Another download holds the lock of the same file."""
+
+
+RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+
+
 # ---------------------------------------------------------------------------------------------
 # Checksums and resumable downloads
 # ---------------------------------------------------------------------------------------------
@@ -109,71 +130,156 @@ def _open_range(url: str, have: int, timeout: float):
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing left to fetch: the partial file is complete
             return None
-        raise RuntimeError(f"url: {url} answered HTTP {exc.code} ({exc.reason})") from exc
+        kind = TransientError if exc.code in RETRY_STATUS else RuntimeError
+        raise kind(f"url: {url} answered HTTP {exc.code} ({exc.reason})") from exc
     except urllib.error.URLError as exc:
-        raise RuntimeError(
+        raise TransientError(
             f"url: cannot reach {url} ({exc.reason}); check the network, or use --fiftyone"
         ) from exc
+    except (OSError, http.client.HTTPException) as exc:  # a timeout or a reset before the headers
+        raise TransientError(f"url: {url} did not answer ({type(exc).__name__}: {exc})") from exc
+
+
+def _answer_range(response, have: int) -> tuple[int, int | None]:
+    """``(first byte, total size or None)`` of a response to a request from byte ``have``.
+
+    A 200 starts at 0; a 206 at the first byte of its ``Content-Range`` (-1 when it has none).
+    The total comes from ``Content-Range``, else from ``Content-Length``."""
+    length = response.headers.get("Content-Length", "")
+    if response.status != 206:
+        return 0, int(length) if length.isdigit() else None
+    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)",
+                         response.headers.get("Content-Range", "").strip())  # fmt: skip
+    if not match:
+        return -1, None
+    total = match.group(3)
+    return int(match.group(1)), int(total) if total.isdigit() else None
 
 
 def _receive(response, part: Path, have: int, *, size: int | None, name: str, chunk: int,
-             progress: bool) -> None:
-    """Append the response's bytes to ``part`` (or restart it when the server sent all of it)."""
+             progress: bool) -> bool:
+    """Write the response's bytes to ``part`` from where they start; True when ``part`` is
+    known to be complete. :class:`TransientError` when the transfer stopped early, or when a
+    206 does not start at byte ``have`` (then ``part`` is dropped: the next try starts afresh)."""
     from tqdm.auto import tqdm
 
-    if response.status == 206:
-        mode = "ab"
-    else:  # the server ignored the Range request: start again
-        mode, have = "wb", 0
-    length = response.headers.get("Content-Length")
-    total = have + int(length) if length is not None else size
-    with open(part, mode) as f, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                     unit_divisor=1024, desc=name, disable=not progress) as bar:
+    start, total = _answer_range(response, have)
+    if start not in (have, 0):
+        part.unlink(missing_ok=True)
+        raise TransientError(f"{name}: asked for bytes {have}- and got a 206 starting at "
+                             f"{'an unknown byte' if start < 0 else start}: not appended; the "
+                             "partial file is dropped and the download starts again")  # fmt: skip
+    total = total if total is not None else size
+    if total is not None:
+        config.check_free_space(part.parent, max(0, total - start), name)
+    with open(part, "ab" if start else "wb") as f, tqdm(
+            total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
+            disable=not progress) as bar:  # fmt: skip
         try:
             while block := response.read(chunk):
                 f.write(block)
                 bar.update(len(block))
         except (http.client.IncompleteRead, OSError) as exc:
-            raise ConnectionError(
-                f"{name}: the download stopped after {part.stat().st_size} bytes "
-                f"({type(exc).__name__}); run again to resume"
-            ) from exc
-    if length is not None and part.stat().st_size < total:
-        raise ConnectionError(f"{name}: the connection closed after {part.stat().st_size} of "
-                              f"{total} bytes; run again to resume")
+            raise TransientError(f"{name}: the download stopped after {f.tell()} bytes "
+                                 f"({type(exc).__name__}); run again to resume") from exc
+        got = f.tell()
+    if total is not None and got < total:
+        raise TransientError(f"{name}: the connection closed after {got} of {total} bytes; "
+                             "run again to resume")  # fmt: skip
+    # an end of unknown position: ask again from there (a 416 confirms it), unless the server
+    # ignored the Range request (200 to a resumed download) or sent nothing more
+    return total is not None or (have > 0 and (start == 0 or got == have))
+
+
+def _fetch_part(url: str, part: Path, *, size: int | None, name: str, timeout: float,
+                retries: int, backoff: float, chunk: int, progress: bool) -> None:
+    """Bring ``part`` to the whole file, resuming from its size; a transient failure is retried
+    after ``backoff * 2**k`` seconds (at most 60), ``retries`` times in a row at most."""
+    failures = 0
+    while True:
+        have = part.stat().st_size if part.is_file() else 0
+        if size is not None and have > size:  # longer than the file: not a part of it
+            part.unlink()
+            have = 0
+        try:
+            response = _open_range(url, have, timeout)
+            if response is None:
+                return
+            with response:
+                if _receive(response, part, have, size=size, name=name, chunk=chunk,
+                            progress=progress):  # fmt: skip
+                    return
+            failures = 0
+        except TransientError as exc:
+            now = part.stat().st_size if part.is_file() else 0
+            failures = 1 if now > have else failures + 1  # progress resets the count
+            if failures > retries:
+                raise TransientError(f"{exc} (gave up after {retries} retries; the partial file "
+                                     "is kept: run again to resume)") from exc  # fmt: skip
+            time.sleep(min(60.0, backoff * 2 ** (failures - 1)))
+
+
+@contextlib.contextmanager
+def _locked(lock: Path, part: Path):
+    """Hold an exclusive ``flock`` on ``lock`` (beside ``part``): two runs never write one file.
+    :class:`BusyError` at once when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): no lock
+        yield
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BusyError(f"{part}: another download is writing this file right now (it holds "
+                            f"{lock}); let it finish, or stop it and run again") from None
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # the previous holder removed the lock file meanwhile: take a new one
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+        os.close(fd)
 
 
 def download(url: str, dest: str | Path, *, md5: str | None = None, sha256: str | None = None,
              size: int | None = None, progress: bool = True, chunk: int = 1 << 20,
-             timeout: float = 60.0) -> Path:  # fmt: skip
+             timeout: float = 60.0, retries: int = 5, backoff: float = 1.0) -> Path:  # fmt: skip
     """Download ``url`` to ``dest``, resuming ``dest.part`` with an HTTP Range request.
 
     A complete ``dest`` with the right checksum is kept as it is. The bytes go to ``dest.part``
-    first; when the server honours the Range request (206) the download continues where it
-    stopped, otherwise (200) it restarts. ``dest`` appears only after the checksum matched; a
-    mismatch deletes the partial file and raises :class:`ChecksumError`.
+    first (under a lock, ``dest.lock``: :class:`BusyError` if another run holds it); when the
+    server honours the Range request (a 206 starting at the right byte) the download continues
+    where it stopped, otherwise it restarts. Transient failures (no answer within ``timeout``
+    seconds, a cut transfer, HTTP 408/429/5xx) are retried with exponential back-off; the
+    free space is checked once the size is known. ``dest`` appears only after the checksum
+    matched; a mismatch deletes the partial file and raises :class:`ChecksumError`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if dest.is_file():
-        try:
-            verify(dest, md5=md5, sha256=sha256)
-            return dest
-        except ChecksumError:
-            dest.unlink()
     part = dest.with_name(dest.name + ".part")
-    have = part.stat().st_size if part.is_file() else 0
-    response = _open_range(url, have, timeout)
-    if response is not None:
-        with response:
-            _receive(response, part, have, size=size, name=dest.name, chunk=chunk,
-                     progress=progress)
-    try:
-        verify(part, md5=md5, sha256=sha256)
-    except ChecksumError:
-        part.unlink()
-        raise
-    os.replace(part, dest)
+    with _locked(dest.with_name(dest.name + ".lock"), part):
+        if dest.is_file():
+            try:
+                verify(dest, md5=md5, sha256=sha256)
+                return dest
+            except ChecksumError:
+                dest.unlink()
+        _fetch_part(url, part, size=size, name=dest.name, timeout=timeout, retries=retries,
+                    backoff=backoff, chunk=chunk, progress=progress)  # fmt: skip
+        try:
+            verify(part, md5=md5, sha256=sha256)
+        except ChecksumError:
+            part.unlink()
+            raise
+        os.replace(part, dest)
     return dest
 
 
@@ -189,13 +295,13 @@ def _inside(target: Path, name: str) -> bool:
     return resolved == target or target in resolved.parents
 
 
-def check_members(archive: str | Path) -> list[str]:
-    """The member names of a .zip or .tar(.gz); :class:`UnsafeArchiveError` if one escapes."""
-    archive = Path(archive)
+def _checked_members(archive: Path) -> list[tuple[str, int]]:
+    """``(name, size)`` of every member of a .zip or .tar(.gz), after checking that none is a
+    link or a device and none would escape a target folder (:class:`UnsafeArchiveError`)."""
     target = Path("/__target__").resolve()
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            names = zf.namelist()
+            members = [(info.filename, info.file_size) for info in zf.infolist()]
             for info in zf.infolist():
                 mode = info.external_attr >> 16
                 if mode and (mode & 0o170000) == 0o120000:
@@ -203,29 +309,59 @@ def check_members(archive: str | Path) -> list[str]:
                                              "symbolic link; refusing to extract")  # fmt: skip
     elif tarfile.is_tarfile(archive):
         with tarfile.open(archive) as tf:
-            names = []
+            members = []
             for m in tf.getmembers():
                 if not (m.isfile() or m.isdir()):
                     raise UnsafeArchiveError(f"{archive.name}: member {m.name!r} is a link or a "
                                              "device; refusing to extract")  # fmt: skip
-                names.append(m.name)
+                members.append((m.name, m.size))
     else:
         raise ValueError(f"archive: {archive} is neither a zip nor a tar file")
-    for name in names:
+    for name, _ in members:
         if not _inside(target, name):
             raise UnsafeArchiveError(
                 f"{archive.name}: member {name!r} would be written outside the target folder; "
                 f"refusing to extract"
             )
-    return names
+    return members
+
+
+def check_members(archive: str | Path) -> list[str]:
+    """The member names of a .zip or .tar(.gz); :class:`UnsafeArchiveError` if one escapes."""
+    return [name for name, _ in _checked_members(Path(archive))]
+
+
+def _check_real_paths(archive: Path, target: Path, names: list[str]) -> None:
+    """Every member lands inside the REAL ``target``: symbolic links already in it (as
+    ``--fiftyone`` makes) are followed, and one that leads outside is refused."""
+    real = os.path.realpath(target)
+    for name in names:
+        dest = os.path.realpath(os.path.join(real, name))
+        if os.path.commonpath([real, dest]) == real:
+            continue
+        path, link = target, None
+        for part in Path(name).parts:
+            path = path / part
+            if path.is_symlink():
+                link = path
+                break
+        raise UnsafeArchiveError(
+            f"{archive.name}: member {name!r} would be written to {dest}, outside {real}"
+            + (f", through the symbolic link {link}" if link else "")
+            + "; refusing to extract: remove the link (or use another --dir) and run again"
+        )
 
 
 def safe_extract(archive: str | Path, target: str | Path) -> list[str]:
-    """Extract ``archive`` into ``target`` after checking EVERY member (nothing is written when
-    one member is unsafe). Returns the member names."""
+    """Extract ``archive`` into ``target`` after checking EVERY member, against the target's
+    real path too (nothing is written when one member is unsafe), and the free space (the sum
+    of the member sizes; ``OSError`` when it is missing). Returns the member names."""
     archive, target = Path(archive), Path(target)
-    names = check_members(archive)
+    members = _checked_members(archive)
+    names = [name for name, _ in members]
     target.mkdir(parents=True, exist_ok=True)
+    _check_real_paths(archive, target, names)
+    config.check_free_space(target, sum(size for _, size in members), archive.name)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             zf.extractall(target)
@@ -248,7 +384,8 @@ def _marker(root: Path, name: str) -> Path:
 
 
 def fetch(resource: Resource, root: str | Path, *, base_url: str = BASE_URL,
-          keep_archive: bool = False, progress: bool = True) -> bool:  # fmt: skip
+          keep_archive: bool = False, progress: bool = True, timeout: float = 60.0,
+          retries: int = 5) -> bool:  # fmt: skip
     """Download, verify and extract one resource into ``root``; False if it was already done."""
     root = Path(root)
     if _marker(root, resource.name).is_file() and all((root / p).exists()
@@ -259,7 +396,7 @@ def fetch(resource: Resource, root: str | Path, *, base_url: str = BASE_URL,
     url = f"{base_url.rstrip('/')}/{resource.path}"
     print(f"{resource.name}: {url} ({resource.size / 2**20:.0f} MiB)")
     download(url, archive, md5=resource.md5, sha256=resource.sha256, size=resource.size,
-             progress=progress)  # fmt: skip
+             progress=progress, timeout=timeout, retries=retries)  # fmt: skip
     safe_extract(archive, root)
     missing = [p for p in resource.produces if not (root / p).exists()]
     if missing:
@@ -270,11 +407,17 @@ def fetch(resource: Resource, root: str | Path, *, base_url: str = BASE_URL,
     return True
 
 
-def _place(src: Path, dst: Path, mode: str) -> None:
-    if dst.is_symlink() or dst.is_file():
-        dst.unlink()
-    elif dst.is_dir():
-        shutil.rmtree(dst)
+def _made_here(src: Path, dst: Path, root: Path) -> bool:
+    """``dst`` is what an earlier ``--fiftyone`` run made from ``src``: a link to it, or a copy
+    it recorded with a marker."""
+    if dst.is_symlink():
+        return os.path.realpath(dst) == os.path.realpath(src)
+    marker = _marker(root, f"fiftyone-{dst.name}")
+    return dst.exists() and marker.is_file() and marker.read_text().strip() == str(src.resolve())
+
+
+def _place(src: Path, dst: Path, mode: str, root: Path) -> None:
+    """Link (or copy) ``src`` to ``dst``, which does not exist; a copy appears at once, whole."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     if mode == "symlink":
         try:
@@ -282,23 +425,24 @@ def _place(src: Path, dst: Path, mode: str) -> None:
             return
         except OSError:  # no symlinks here (some Windows setups): copy instead
             pass
+    files = [p for p in src.rglob("*") if p.is_file()] if src.is_dir() else [src]
+    config.check_free_space(dst.parent, sum(p.stat().st_size for p in files), f"copy of {src}")
+    tmp = dst.with_name(f".{dst.name}.fiftyone-partial")  # ours: an interrupted copy's leftover
+    if tmp.is_dir() and not tmp.is_symlink():
+        shutil.rmtree(tmp)
+    elif tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
     if src.is_dir():
-        shutil.copytree(src, dst)
+        shutil.copytree(src, tmp)
     else:
-        shutil.copy2(src, dst)
+        shutil.copy2(src, tmp)
+    os.replace(tmp, dst)
+    _marker(root, f"fiftyone-{dst.name}").write_text(f"{src.resolve()}\n")
 
 
-def from_fiftyone(fo_dir: str | Path, root: str | Path, *, splits=("val", "train"),
-                  mode: str = "symlink") -> list[str]:  # fmt: skip
-    """Use a FiftyOne ``coco-2017`` folder: ``{validation,train}/data/*.jpg`` and the full
-    annotation files in ``raw/`` (FiftyOne keeps them there). Links (or copies) them into the
-    course layout under ``root``; returns the splits placed."""
-    fo_dir, root = Path(fo_dir).expanduser(), Path(root)
-    if not fo_dir.is_dir():
-        raise FileNotFoundError(f"--fiftyone: no folder at {fo_dir}")
-    if mode not in ("symlink", "copy"):
-        raise ValueError(f"mode: expected 'symlink' or 'copy', got {mode!r}")
-    placed = []
+def _fiftyone_sources(fo_dir: Path, splits) -> list[tuple[str, Path, Path]]:
+    """``(split, images folder, annotation file)`` of every split the FiftyOne folder has."""
+    found = []
     for split in splits:
         fo_split = "validation" if split == "val" else split
         images = fo_dir / fo_split / "data"
@@ -314,45 +458,108 @@ def from_fiftyone(fo_dir: str | Path, root: str | Path, *, splits=("val", "train
                 f"--fiftyone: {ann_name} not found in {fo_dir / 'raw'} (FiftyOne keeps the full "
                 f"COCO annotation files there); get it with `--only annotations`"
             )
-        _place(images, root / f"{split}2017", mode)
-        _place(ann, root / "annotations" / ann_name, mode)
+        found.append((split, images, ann))
+    return found
+
+
+def from_fiftyone(fo_dir: str | Path, root: str | Path, *, splits=("val", "train"),
+                  mode: str = "symlink") -> list[str]:  # fmt: skip
+    """Use a FiftyOne ``coco-2017`` folder: ``{validation,train}/data/*.jpg`` and the full
+    annotation files in ``raw/`` (FiftyOne keeps them there). Links (or copies) them into the
+    course layout under ``root``; returns the splits placed. Never deletes or replaces anything:
+    a ``val2017/``, ``train2017/`` or annotation file already there that an earlier run did not
+    make from the same source raises ``FileExistsError`` before anything is placed."""
+    fo_dir, root = Path(fo_dir).expanduser(), Path(root)
+    if not fo_dir.is_dir():
+        raise FileNotFoundError(f"--fiftyone: no folder at {fo_dir}")
+    if mode not in ("symlink", "copy"):
+        raise ValueError(f"mode: expected 'symlink' or 'copy', got {mode!r}")
+    sources = _fiftyone_sources(fo_dir, splits)
+    pairs = [pair for split, images, ann in sources
+             for pair in ((images, root / f"{split}2017"),
+                          (ann, root / "annotations" / ann.name))]  # fmt: skip
+    for src, dst in pairs:
+        if (dst.exists() or dst.is_symlink()) and not _made_here(src, dst, root):
+            raise FileExistsError(
+                f"--fiftyone: {dst} already exists and was not made by --fiftyone from {src}; "
+                "it is left as it is: move it away (or use another --dir) and run again"
+            )
+    for src, dst in pairs:
+        if not _made_here(src, dst, root):
+            _place(src, dst, mode, root)
+    for split, images, ann in sources:
         n = sum(1 for _ in images.glob("*.jpg"))
-        print(f"{split}: {n} images and {ann_name} from {fo_dir} ({mode})")
-        placed.append(split)
-    return placed
+        print(f"{split}: {n} images and {ann.name} from {fo_dir} ({mode})")
+    return [split for split, _, _ in sources]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(RESOURCES), default=None,
                         help="what to get (default: annotations val train)")
     parser.add_argument("--dir", type=Path, default=None,
-                        help="data folder (default: data/coco of the repository)")
+                        help="data folder (default: $COURSE_COCO_DIR, else data/coco)")
     parser.add_argument("--base-url", default=BASE_URL, help="mirror of images.cocodataset.org")
     parser.add_argument("--keep-archives", action="store_true", help="keep the .zip files")
     parser.add_argument("--fiftyone", type=Path, default=None, metavar="DIR",
                         help="use an existing FiftyOne coco-2017 folder instead of downloading")
     parser.add_argument("--copy", action="store_true", help="with --fiftyone: copy, not symlink")
+    parser.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                        help="how long one request may wait for the server (default 60)")
+    parser.add_argument("--retries", type=int, default=5,
+                        help="retries of a failed request, with exponential back-off (default 5)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> str:
+    """Do what the arguments ask; the closing message."""
     root = args.dir if args.dir is not None else config.data_dir("coco")
+    if root.exists() and not root.is_dir():
+        raise NotADirectoryError(f"--dir: {root} is a file, not a folder")
     root.mkdir(parents=True, exist_ok=True)
     only = args.only or list(RESOURCES)
     if args.fiftyone is not None:
         splits = [s for s in ("val", "train") if s in only or "annotations" in only]
         placed = from_fiftyone(args.fiftyone, root, splits=splits,
                                mode="copy" if args.copy else "symlink")  # fmt: skip
-        print(f"COCO 2017 from FiftyOne in {root}: {', '.join(placed) or 'nothing'}")
-        return 0 if placed else 1
+        if not placed:
+            raise FileNotFoundError(f"--fiftyone: no validation/data or train/data folder in "
+                                    f"{args.fiftyone}: is it a FiftyOne coco-2017 folder?")
+        return f"COCO 2017 from FiftyOne in {root}: {', '.join(placed)}"
+    for name in dict.fromkeys(only):
+        fetch(RESOURCES[name], root, base_url=args.base_url, keep_archive=args.keep_archives,
+              progress=not args.quiet, timeout=args.timeout, retries=args.retries)  # fmt: skip
+    return f"COCO 2017 ({', '.join(only)}) ready in {root}; use it with COURSE_DATA=coco"
+
+
+def main(argv: list[str] | None = None) -> int:
+    import math
+    import urllib.parse
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not (math.isfinite(args.timeout) and args.timeout > 0):
+        parser.error(f"--timeout: expected a positive number of seconds, got {args.timeout}")
+    if args.retries < 0:
+        parser.error(f"--retries: expected a non-negative integer, got {args.retries}")
+    if urllib.parse.urlsplit(args.base_url).scheme not in ("http", "https"):
+        parser.error(f"--base-url: expected an http:// or https:// address, got {args.base_url!r}")
+    code = 2
     try:
-        for name in only:
-            fetch(RESOURCES[name], root, base_url=args.base_url, keep_archive=args.keep_archives,
-                  progress=not args.quiet)  # fmt: skip
-    except (ChecksumError, UnsafeArchiveError, RuntimeError, ConnectionError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(f"COCO 2017 ({', '.join(only)}) ready in {root}; use it with COURSE_DATA=coco")
-    return 0
+        print(_run(args))
+        return 0
+    except KeyboardInterrupt:
+        message = "interrupted; the partial download is kept: run again to resume"
+        code = 130
+    except (UnsafeArchiveError, ValueError) as exc:  # a bad archive or argument
+        message = str(exc)
+    except (ChecksumError, ConnectionError, RuntimeError) as exc:  # network, server, busy
+        message, code = str(exc), 1
+    except OSError as exc:  # a missing or existing folder, no space, no permission
+        message = str(exc)
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

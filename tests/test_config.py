@@ -106,3 +106,104 @@ def test_check_env_reports_profile_and_data(monkeypatch, capsys, tmp_path):
     out = capsys.readouterr().out
     assert info["profile"] == "smoke" and info["data_ready"] is False
     assert "expected_runtime" in out and "data missing" in out
+
+
+# ---------------------------------------------------------------------------------------------
+# write_atomic: durable, and what a killed save leaves behind is swept; check_free_space
+# ---------------------------------------------------------------------------------------------
+
+_HANG_IN_REPLACE = """
+import os, sys, time
+from course_lib import config
+
+def hang(src, dst):  # the temporary file is written: a kill now interrupts the save
+    print("ready", flush=True)
+    time.sleep(120)
+
+os.replace = hang
+config.write_atomic(sys.argv[1], b"new" * 1000)
+"""
+
+
+def _start_hanging_writer(target: Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-c", _HANG_IN_REPLACE, str(target)], env=env,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_write_atomic_fsyncs_the_file_before_replace_and_the_folder_after(tmp_path, monkeypatch):
+    import stat
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append("fsync dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "fsync file")
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append("replace")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    target = tmp_path / "sub" / "state.bin"
+    assert config.write_atomic(target, b"abc") == target
+    assert events == ["fsync file", "replace", "fsync dir"]
+    assert target.read_bytes() == b"abc" and oct(target.stat().st_mode & 0o777) == "0o644"
+    config.write_atomic(target, "text é")  # text as UTF-8, memoryviews too
+    assert target.read_text(encoding="utf-8") == "text é"
+    config.write_atomic(target, memoryview(b"view"))
+    assert target.read_bytes() == b"view"
+
+
+def test_temporary_files_of_a_killed_save_are_removed_by_the_next_write(tmp_path):
+    target = tmp_path / "best.pt"
+    config.write_atomic(target, b"old")
+    others = [".best.pt.notes.tmp", "best.pt.tmp", ".latest.pt.0.tmp", ".best.pt.0.tmp.bak",
+              ".best.pt.7.tmp.d"]  # not temporary files of this target: never touched
+    for name in others:
+        (tmp_path / name).write_bytes(b"keep")
+
+    def temps() -> set[str]:
+        return {p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")} - set(others)
+
+    live = _start_hanging_writer(target)  # a save in progress: its temporary file stays
+    try:
+        live_tmp = temps()
+        killed = [_start_hanging_writer(target) for _ in range(2)]
+        for proc in killed:  # two saves killed (SIGKILL) after writing their temporary file
+            proc.kill()
+            proc.wait(timeout=30)
+        assert len(temps()) == 3 and all(n.startswith(".best.pt.") for n in temps())
+        assert target.read_bytes() == b"old"  # the killed saves changed nothing
+        config.write_atomic(target, b"newest")
+        assert target.read_bytes() == b"newest"
+        assert {p.name for p in tmp_path.iterdir()} == {"best.pt", *others, *live_tmp}
+    finally:
+        live.kill()
+        live.wait(timeout=30)
+    config.write_atomic(target, b"final")  # the killed live save is swept as well
+    assert {p.name for p in tmp_path.iterdir()} == {"best.pt", *others}
+    assert target.read_bytes() == b"final"
+    assert all((tmp_path / n).read_bytes() == b"keep" for n in others)
+
+
+def test_check_free_space_names_the_folder_and_the_bytes(tmp_path, monkeypatch):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage",
+                        lambda p: usage._replace(free=1000))  # fmt: skip
+    config.check_free_space(tmp_path / "not" / "yet", 1000, "synthetic data")  # just enough
+    with pytest.raises(OSError, match="synthetic data") as info:
+        config.check_free_space(tmp_path / "not" / "yet", 5000, "synthetic data")
+    text = str(info.value)
+    assert str(tmp_path / "not" / "yet") in text and "5000" in text and "1000" in text
+    import errno
+
+    assert info.value.errno == errno.ENOSPC
+    with pytest.raises(ValueError, match="need_bytes"):
+        config.check_free_space(tmp_path, -1, "x")

@@ -176,12 +176,17 @@ def test_rerun_does_nothing_and_partial_runs_are_redone(tmp_path):
     synthetic.generate(out, spec=spec, progress=False)
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps
     reference = _files(out)
-    # an interrupted run: an image and the manifest missing
+    # an image missing: noticed, redone
     (out / "train" / "000000000002.jpg").unlink()
-    manifest.unlink()
     assert not synthetic.is_complete(out, spec)
     synthetic.generate(out, spec=spec, progress=False)
     assert _files(out) == reference
+    # without its manifest the folder is no longer known to be the generator's: left alone
+    manifest_bytes = manifest.read_bytes()
+    manifest.unlink()
+    with pytest.raises(FileExistsError, match="not empty"):
+        synthetic.generate(out, spec=spec, progress=False)
+    manifest.write_bytes(manifest_bytes)
     # a different earlier run (other sizes): redone, stray images removed
     bigger = synthetic.SyntheticSpec(seed=2, num_train_images=5, num_val_images=2,
                                      image_size=(96, 80))
@@ -221,3 +226,148 @@ def test_figure_drawing_names_stay_reachable_from_synthetic():
 def test_spec_from_profile_rejects_bad_seed():
     with pytest.raises(ValueError, match="seed"):
         synthetic.spec_from_profile("smoke", seed=-3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Faults and bad input: a folder it did not make, damaged files, a full disk
+# ---------------------------------------------------------------------------------------------
+
+SMALL = synthetic.SyntheticSpec(seed=7, num_train_images=3, num_val_images=2, image_size=(96, 80))
+
+
+def _cli():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "data_scripts" / "make_synthetic_coco.py"
+    spec = importlib.util.spec_from_file_location("make_synthetic_coco", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("manifest", [None, b'{"generator": "someone.else"}', b"{not json",
+                                      b'["course_lib.synthetic"]'])
+def test_a_folder_the_generator_did_not_make_is_refused(tmp_path, manifest, capsys):
+    out = tmp_path / "photos"
+    mine = {"train/000000000001.jpg": b"my holiday photo", "train/other.jpg": b"mine too",
+            "annotations/person_keypoints_train.json": b'{"my": "labels"}'}  # fmt: skip
+    if manifest is not None:
+        mine[config.MANIFEST_NAME] = manifest
+    for rel, data in mine.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_bytes(data)
+    with pytest.raises(FileExistsError, match=f"out: {out}.*not empty"):
+        synthetic.generate(out, spec=SMALL, progress=False)
+    with pytest.raises(FileExistsError, match="not empty"):
+        synthetic.generate(out, spec=SMALL, progress=False, force=True)
+    capsys.readouterr()
+    assert _cli().main(["--out", str(out), "--profile", "smoke", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: out: ") and str(out) in err and len(err.splitlines()) == 1
+    assert _files(out) == mine  # nothing deleted, nothing overwritten
+    (tmp_path / "a_file").write_bytes(b"x")
+    with pytest.raises(NotADirectoryError, match="a_file"):
+        synthetic.generate(tmp_path / "a_file", spec=SMALL, progress=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert synthetic.is_complete(synthetic.generate(empty, spec=SMALL, progress=False), SMALL)
+
+
+def test_truncated_or_corrupted_files_are_noticed_and_regenerated(tmp_path):
+    out = synthetic.generate(tmp_path / "d", spec=SMALL, progress=False)
+    reference = _files(out)
+    man = synthetic.read_manifest(out)
+    assert man["generator"] == "course_lib.synthetic" and man["spec"]["version"] == 2
+    assert man["sizes"] == {rel: len(reference[rel]) for rel in man["files"]}
+    jpeg = out / "train" / "000000000002.jpg"
+    jpeg.write_bytes(reference["train/000000000002.jpg"][:500])  # truncated
+    assert not synthetic.is_complete(out, SMALL)
+    synthetic.generate(out, spec=SMALL, progress=False)
+    assert _files(out) == reference
+    # the same size, other bytes: only a verification by hash notices it
+    data = bytearray(reference["val/000001000001.jpg"])
+    data[200] ^= 0xFF
+    (out / "val" / "000001000001.jpg").write_bytes(bytes(data))
+    assert synthetic.is_complete(out, SMALL)
+    assert not synthetic.is_complete(out, SMALL, verify=True)
+    synthetic.generate(out, spec=SMALL, progress=False, verify=True)
+    assert _files(out) == reference
+    # a truncated annotation file: the whole run is redone, byte-identically
+    ann = out / "annotations" / "person_keypoints_val.json"
+    ann.write_bytes(reference["annotations/person_keypoints_val.json"][:-10])
+    assert not synthetic.is_complete(out, SMALL)
+    synthetic.generate(out, spec=SMALL, progress=False)
+    assert _files(out) == reference
+
+
+def test_a_manifest_without_sizes_is_checked_by_hash(tmp_path):
+    out = synthetic.generate(tmp_path / "d", spec=SMALL, progress=False)
+    reference = _files(out)
+    man = synthetic.read_manifest(out)
+    del man["sizes"]  # as written before sizes were recorded
+    (out / config.MANIFEST_NAME).write_text(json.dumps(man, indent=1, sort_keys=True))
+    data = bytearray(reference["train/000000000001.jpg"])
+    data[300] ^= 0xFF
+    (out / "train" / "000000000001.jpg").write_bytes(bytes(data))
+    assert not synthetic.is_complete(out, SMALL)
+    synthetic.generate(out, spec=SMALL, progress=False)
+    assert {k: v for k, v in _files(out).items() if k != config.MANIFEST_NAME} == {
+        k: v for k, v in reference.items() if k != config.MANIFEST_NAME}
+    assert synthetic.is_complete(out, SMALL, verify=True)
+
+
+def test_an_interrupted_run_is_redone_byte_identically(tmp_path, monkeypatch):
+    out = synthetic.generate(tmp_path / "d", spec=SMALL, progress=False)
+    reference = _files(out)
+    real = config.write_atomic
+    calls = []
+
+    def interrupted(path, data):
+        calls.append(path)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of a forced regeneration
+        return real(path, data)
+
+    monkeypatch.setattr(config, "write_atomic", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        synthetic.generate(out, spec=SMALL, progress=False, force=True)
+    monkeypatch.setattr(config, "write_atomic", real)
+    assert not synthetic.is_complete(out, SMALL)
+    man = synthetic.read_manifest(out)
+    assert man is None or "spec" not in man  # a partial folder claims no data version
+    synthetic.generate(out, spec=SMALL, progress=False)  # the partial folder is still ours
+    assert _files(out) == reference
+
+
+def test_not_enough_free_space_is_refused_before_writing(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=10_000))
+    out = tmp_path / "new"
+    with pytest.raises(OSError, match=f"synthetic data: needs .* bytes .* in {out}.*10000 bytes"):
+        synthetic.generate(out, spec=SMALL, progress=False)
+    assert not out.exists() or not any(out.rglob("*"))
+    assert _cli().main(["--out", str(out), "--profile", "smoke", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: synthetic data: needs") and len(err.splitlines()) == 1
+
+
+def test_cli_verify_flag_and_bad_arguments(tmp_path, capsys, monkeypatch):
+    mod = _cli()
+    monkeypatch.setattr(synthetic, "spec_from_profile", lambda profile, seed: SMALL)  # quick
+    out = tmp_path / "v"
+    assert mod.main(["--out", str(out), "--profile", "smoke", "--quiet"]) == 0
+    jpeg = out / "train" / "000000000003.jpg"
+    good = jpeg.read_bytes()
+    jpeg.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+    assert mod.main(["--out", str(out), "--profile", "smoke", "--quiet", "--verify"]) == 0
+    assert jpeg.read_bytes() == good
+    monkeypatch.setenv("COURSE_PROFILE", "laptop")  # a bad profile name: one line, status 2
+    assert mod.main(["--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: profile: expected one of") and len(err.splitlines()) == 1
+    for bad in (["--workers", "0"], ["--workers", "-3"]):
+        with pytest.raises(SystemExit) as info:
+            mod.main(["--out", str(out), "--profile", "smoke", *bad])
+        assert info.value.code == 2
