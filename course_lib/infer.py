@@ -7,9 +7,11 @@ Taught in ``08_oks_evaluation.ipynb`` (last section). Command line::
 
 One person per image (a top-down model needs a box): ``--box`` in image pixels, else the whole
 image. Writes ``DIR/keypoints.json`` (one entry per image: ``file``, ``drawing``, ``bbox``,
-``keypoints`` as 51 numbers ``x, y, confidence``, ``score``) and ``DIR/<name>_pose.png`` with the
-skeleton drawn (keypoints whose confidence is at most 0.2 as hollow rings). The prediction
-itself is ``course_lib.predict.predict_image``.
+``keypoints`` as 51 numbers ``x, y, confidence``, ``score``) and ``DIR/<file name>_pose.png``
+with the skeleton drawn (keypoints whose confidence is at most 0.2 as hollow rings):
+``a.jpg_pose.png`` and ``a.png_pose.png``, so two images never share a drawing. The prediction
+itself is ``course_lib.predict.predict_image``. A missing or unreadable image, checkpoint or
+argument is one ``error:`` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -48,7 +50,13 @@ def list_images(path: str | os.PathLike) -> list[Path]:
         if not files:
             raise ValueError(f"images: no {'/'.join(IMAGE_SUFFIXES)} files in {path}")
         return files
-    raise ValueError(f"images: {path} is neither an image file nor a folder")
+    raise FileNotFoundError(f"images: no such image file or folder: {path}")
+
+
+def drawing_name(path: str | os.PathLike) -> str:
+    """``a.jpg`` -> ``a.jpg_pose.png``: the whole file name, so ``a.jpg`` and ``a.png`` (one
+    folder holds each name once) get two drawings."""
+    return f"{Path(path).name}_pose.png"
 
 
 def draw_prediction(image: np.ndarray, prediction: dict, *, min_score: float = 0.2) -> np.ndarray:
@@ -83,7 +91,7 @@ def run(images: str | os.PathLike, *, checkpoint: str | os.PathLike | None = Non
         image = load_image(path)
         pred = predict_image(model, cfg, image, box, decoder=decoder, flip=flip)
         drawn = draw_prediction(image, pred)
-        target = out / f"{path.stem}_pose.png"
+        target = out / drawing_name(path)
         ok, data = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
         if not ok:
             raise RuntimeError(f"could not encode the drawing of {path}")
@@ -98,6 +106,7 @@ def run(images: str | os.PathLike, *, checkpoint: str | os.PathLike | None = Non
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
+    """Parse, predict, write; returns the entries of ``keypoints.json``."""
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.infer",
         description="Predict the keypoints of one person per image with a trained checkpoint.",
@@ -110,9 +119,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--flip", action="store_true", help="flip test")
     parser.add_argument("--out", default="predictions", help="output folder")
     args = parser.parse_args(argv)
-    box = parse_box(args.box) if args.box else None
-    entries = run(args.images, checkpoint=args.checkpoint, box=box, out=args.out,
-                  decoder=args.decoder, flip=args.flip)
+    try:  # a bad file or box is one "error:" line and exit code 2, as a bad argument is
+        box = parse_box(args.box) if args.box else None
+        entries = run(args.images, checkpoint=args.checkpoint, box=box, out=args.out,
+                      decoder=args.decoder, flip=args.flip)
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(exc).split())}\n")
     print(f"{len(entries)} image(s): keypoints in {Path(args.out) / 'keypoints.json'}")
     return entries
 

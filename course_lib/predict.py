@@ -41,19 +41,61 @@ KEYPOINT_SCORE_THRESHOLD = 0.2  # keypoints above it count in the instance score
 NMS_OKS_THRESHOLD = 0.9
 
 
+UNTRAINED_BANNER = (
+    "=" * 78 + "\n"
+    "smoke: untrained model, placeholder numbers. This checkpoint comes from the smoke profile\n"
+    "(a few training steps, for CI): its heatmaps, keypoints and AP below show that the code\n"
+    "runs, not what a trained network does. Run the cpu profile (make lab) for real numbers.\n"
+    + "=" * 78 + "\n"
+)
+
+
+def untrained_banner(cfg: TrainConfig) -> str:
+    """The banner notebooks 05-08 print above a smoke checkpoint's results ("" otherwise)."""
+    return UNTRAINED_BANNER if cfg.profile == "smoke" else ""
+
+
 def load_model(path: str | os.PathLike | None = None) -> tuple[torch.nn.Module, TrainConfig]:
-    """``(model in eval mode, config)`` from a checkpoint (default: the profile's ``best.pt``)."""
+    """``(model in eval mode, config)`` from a checkpoint (default: the profile's ``best.pt``).
+
+    Raises ``FileNotFoundError`` (no file), ``course_lib.train.CheckpointError`` (corrupt, or
+    refused by ``weights_only`` loading) and ``ValueError`` naming the file and what it holds
+    instead of a checkpoint of ``course_lib.train`` (a bare state dict, no ``config``, a config
+    whose network the weights do not fit)."""
     path = Path(path) if path is not None else config.checkpoint_path()
     ckpt = load_checkpoint(path)
+    expected = f"checkpoint {path}: expected a course_lib.train checkpoint (a dict with " \
+               f"'model' and 'config'), got"
     if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-        what = f"a dict with keys {sorted(ckpt)[:6]}" if isinstance(ckpt, dict) else \
-            type(ckpt).__name__
-        raise ValueError(f"checkpoint {path}: expected a course_lib.train checkpoint (a dict "
-                         f"with 'model' and 'config'), got {what}")
-    cfg = TrainConfig.from_dict(ckpt["config"])
+        raise ValueError(f"{expected} {_describe_checkpoint(ckpt)}")
+    try:
+        cfg = TrainConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {path}: its config is not a TrainConfig ({exc})") from None
     model = build_model(cfg.replace(pretrained=False))  # no ImageNet fetch: weights come next
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        first = " ".join(str(exc).split())[:240]
+        raise ValueError(f"checkpoint {path}: its weights do not fit the network its config "
+                         f"describes (depth {cfg.depth}, head {cfg.head!r} of "
+                         f"{cfg.head_channels} channels, {cfg.num_keypoints} keypoints): "
+                         f"{first}") from None
     return model.eval(), cfg
+
+
+def _describe_checkpoint(ckpt: Any) -> str:
+    """What a file that is not a course checkpoint holds, in a few words."""
+    if not isinstance(ckpt, dict):
+        return f"a {type(ckpt).__name__}"
+    keys = sorted(map(str, ckpt))
+    if ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return (f"a bare state dict ({len(keys)} tensors, e.g. {keys[0]!r}): save "
+                f"{{'model': model.state_dict(), 'config': cfg.to_dict()}} instead")
+    if "model" in ckpt:
+        return (f"a checkpoint without 'config' (keys: {', '.join(keys[:6])}): the network it "
+                f"was trained as is unknown; add 'config': TrainConfig(...).to_dict()")
+    return f"a dict with keys {keys[:6]}"
 
 
 @torch.no_grad()
@@ -185,12 +227,18 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | None = None, *, ann: Any
     """The whole path for a checkpoint: crops of ``ann``/``images`` (default: the config's val
     split; detector ``boxes`` instead of ground-truth boxes, then OKS-NMS), heatmaps, results
     written atomically to ``out`` (default beside the checkpoint), stats. Returns
-    ``(stats, results, results_path)``."""
+    ``(stats, results, results_path)``. Bad input raises ``FileNotFoundError``, ``ValueError``
+    or ``course_lib.train.CheckpointError`` naming the file (see :func:`load_model`)."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
     checkpoint = Path(checkpoint) if checkpoint else config.checkpoint_path()
     model, cfg = load_model(checkpoint)
-    dataset = make_dataset(cfg, "val", ann_file=ann, image_dir=images, boxes_file=boxes)
+    try:
+        dataset = make_dataset(cfg, "val", ann_file=ann, image_dir=images, boxes_file=boxes)
+    except json.JSONDecodeError as exc:  # name the file (json's message names only the line)
+        ann = ann or config.annotation_file("val", cfg.data_source, cfg.profile)
+        named = f"{ann}" + (f" or {boxes}" if boxes is not None else "")
+        raise ValueError(f"{named}: not valid JSON ({exc})") from None
     heatmaps, meta = predict_heatmaps(model, dataset, flip=flip, batch_size=batch_size,
                                       progress=progress)
     results = heatmaps_to_results(heatmaps, meta, input_size=cfg.input_size, decoder=decoder,

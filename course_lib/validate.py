@@ -21,8 +21,20 @@ from course_lib.evaluate import format_stats
 from course_lib.predict import DECODERS, evaluate_checkpoint
 
 
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> dict:
-    """Parse the arguments, evaluate, print the ten stats; returns them."""
+    """Parse the arguments, evaluate, print the ten stats; returns them. A missing, corrupt or
+    foreign checkpoint, missing data or a bad argument: one ``error:`` line, exit code 2."""
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.validate",
         description="Evaluate a checkpoint with COCO keypoint AP (OKS); writes a results JSON.",
@@ -33,12 +45,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--boxes", help="COCO person detections to crop instead of GT boxes")
     parser.add_argument("--decoder", default="dark", choices=DECODERS)
     parser.add_argument("--flip", action="store_true", help="flip test (average with mirror)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=positive_int, default=32)
     parser.add_argument("--out", help="results JSON (default: beside the checkpoint)")
     args = parser.parse_args(argv)
-    stats, results, out = evaluate_checkpoint(
-        args.checkpoint, ann=args.ann, images=args.images, boxes=args.boxes,
-        decoder=args.decoder, flip=args.flip, out=args.out, batch_size=args.batch_size)
+    try:  # a bad file is one "error:" line and exit code 2, as a bad argument is
+        stats, results, out = evaluate_checkpoint(
+            args.checkpoint, ann=args.ann, images=args.images, boxes=args.boxes,
+            decoder=args.decoder, flip=args.flip, out=args.out, batch_size=args.batch_size)
+    except (OSError, ValueError) as exc:
+        parser.exit(2, f"{parser.prog}: error: {' '.join(str(exc).split())}\n")
     print(f"{len(results)} results written to {out}")
     print(format_stats(stats))
     return stats

@@ -136,7 +136,8 @@ def test_infer_cli_writes_json_and_drawings(tiny):
     assert saved == entries
     assert all(len(e["keypoints"]) == 51 and e["bbox"] == [10.0, 10.0, 80.0, 120.0]
                for e in saved)
-    drawing = out / f"{Path(saved[0]['file']).stem}_pose.png"
+    drawing = out / f"{Path(saved[0]['file']).name}_pose.png"  # a.jpg -> a.jpg_pose.png
+    assert saved[0]["drawing"] == str(drawing)
     assert drawing.is_file() and drawing.stat().st_size > 1000
     one = infer.main([saved[0]["file"], "--checkpoint", str(tiny["checkpoint"]),
                       "--out", str(out / "one")])
@@ -200,3 +201,11 @@ def test_validation_counts_every_image_of_the_annotation_file(tiny):
     fewer = [r for r in results if r["image_id"] != first]
     full, part = (evaluate.evaluate_keypoints(tiny["ann"], r) for r in (results, fewer))
     assert part["AR"] < full["AR"]  # the people of the dropped image are missed, not ignored
+
+
+def test_a_smoke_checkpoint_says_it_is_untrained():
+    from course_lib import train
+
+    assert "smoke: untrained model, placeholder numbers" in predict.untrained_banner(
+        train.make_config("smoke"))
+    assert predict.untrained_banner(train.make_config("cpu")) == ""

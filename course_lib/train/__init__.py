@@ -3,7 +3,9 @@
 Taught in ``05_training_mse.ipynb``. Read :func:`train` top to bottom: for each batch, forward,
 loss, backward, Adam step; every so often validate and save. The rest of the package holds the
 pieces it names: :mod:`course_lib.train.config` (the typed :class:`TrainConfig`),
-:mod:`course_lib.train.checkpoint` (atomic checkpoints, RNG states) and
+:mod:`course_lib.train.schedule` (learning rate and clock),
+:mod:`course_lib.train.checkpoint` (atomic checkpoints, RNG states),
+:mod:`course_lib.train.guards` (lock, refusals, signals, finite numbers) and
 ``python -m course_lib.train`` (:mod:`course_lib.train.__main__`, the command line).
 
 * Adam; the learning rate rises linearly over ``warmup_steps`` steps, then is multiplied by 0.1
@@ -17,6 +19,11 @@ pieces it names: :mod:`course_lib.train.config` (the typed :class:`TrainConfig`)
   for bit: the data order depends only on ``(seed, epoch)`` and the position inside the epoch,
   and every RNG state is restored (the augmentation too when the data loads in the training
   process, ``num_workers=0``; with loader processes a resume at an epoch boundary is exact).
+* Nothing is lost or mixed up (:mod:`course_lib.train.guards`): one run per output folder (a
+  lock), a folder holding checkpoints is not trained into afresh unless ``force=True``,
+  ``resume=True`` refuses a missing, corrupt or differently configured checkpoint unless told
+  (``resume_from="best"``, ``force=True``), Ctrl-C and SIGTERM save at the next step boundary
+  (:class:`Interrupted`), and a NaN or infinite loss or gradient stops the run naming the step.
 * Validation is whatever ``validate_fn(model, device) -> stats`` the caller passes: training
   does not know how heatmaps become COCO keypoints. ``course_lib.predict.make_validator`` gives
   OKS AP on the val split (ground-truth boxes, DARK decoding); the command line and notebook 05
@@ -39,27 +46,47 @@ from torch import nn
 
 from course_lib import config as course_config
 from course_lib.losses import keypoint_mse_loss, ohkm_mse_loss
-from course_lib.models import load_imagenet_weights, pose_resnet
-from course_lib.train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from course_lib.models import build_pose_model, load_hrnet_imagenet_weights, load_imagenet_weights
+from course_lib.train import guards
+from course_lib.train.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from course_lib.train.config import TrainConfig, compatible, make_config, parse_overrides
+from course_lib.train.guards import Interrupted, RunFolderLocked
+from course_lib.train.schedule import Schedule, learning_rate, make_clock
 
 __all__ = [
     "TrainConfig", "make_config", "compatible", "parse_overrides", "build_model", "make_dataset",
     "make_datasets", "learning_rate", "Schedule", "make_clock", "epoch_loader", "train",
-    "load_checkpoint", "save_checkpoint", "rng_state", "set_rng_state",
+    "load_checkpoint", "save_checkpoint", "rng_state", "set_rng_state", "CheckpointError",
+    "Interrupted", "RunFolderLocked",
 ]
 
 
 def build_model(cfg: TrainConfig) -> nn.Module:
-    """The network a config describes; ImageNet weights are fetched only when ``pretrained``."""
-    if cfg.backbone != "resnet":
-        raise ValueError(f"backbone: expected 'resnet', got {cfg.backbone!r}")
+    """The network a config describes; ImageNet weights are fetched only when ``pretrained``.
+
+    ``backbone`` is one of ``course_lib.models.BACKBONES`` (``resnet`` of ``depth``, the HRNets,
+    the HRFormers of ``09_hrnet_hrformer.ipynb``). ImageNet weights: torchvision's file or URL
+    for ResNet; the official ImageNet file, by path (``pretrained_weights``), for HRNet-W32/W48.
+    """
     if cfg.head != "deconv":
         raise ValueError(f"head: expected 'deconv', got {cfg.head!r}")
-    model = pose_resnet(cfg.depth, cfg.num_keypoints, head_channels=cfg.head_channels,
-                        zero_init_residual=cfg.zero_init_residual)
+    model = build_pose_model(cfg.backbone, depth=cfg.depth, num_keypoints=cfg.num_keypoints,
+                             head_channels=cfg.head_channels,
+                             zero_init_residual=cfg.zero_init_residual)
     if cfg.pretrained:
-        load_imagenet_weights(model, cfg.pretrained_weights, download=True)
+        if cfg.backbone == "resnet":
+            load_imagenet_weights(model, cfg.pretrained_weights, download=True)
+        elif cfg.backbone in ("hrnet_w32", "hrnet_w48"):
+            load_hrnet_imagenet_weights(model, cfg.pretrained_weights)
+        else:
+            raise ValueError(f"pretrained: ImageNet weights are available for resnet, hrnet_w32 "
+                             f"and hrnet_w48, not {cfg.backbone!r}; set pretrained=false")
     return model
 
 
@@ -80,6 +107,8 @@ def make_dataset(cfg: TrainConfig, split: str, *, ann_file: Any = None, image_di
             raise FileNotFoundError(
                 f"no {split} {what} at {path}: generate the data first (`make data`, or "
                 f"COURSE_PROFILE={cfg.profile} python data_scripts/make_synthetic_coco.py)")
+    if boxes_file is not None and not Path(boxes_file).is_file():
+        raise FileNotFoundError(f"boxes_file: no detections file at {boxes_file}")
     training = split == "train"
     augment = AugmentConfig(**cfg.augment) if training and cfg.augment else None
     return TopDownDataset(ann, images, input_size=cfg.input_size, heatmap_size=cfg.heatmap_size,
@@ -90,83 +119,6 @@ def make_dataset(cfg: TrainConfig, split: str, *, ann_file: Any = None, image_di
 def make_datasets(cfg: TrainConfig) -> tuple[Any, Any]:
     """``(train, val)`` datasets of the config's profile (:func:`make_dataset`)."""
     return make_dataset(cfg, "train"), make_dataset(cfg, "val")
-
-
-# ---------------------------------------------------------------------------------------------
-# learning rate and time
-# ---------------------------------------------------------------------------------------------
-
-def learning_rate(step: int, *, base_lr: float, warmup_steps: int, progress: float = 0.0,
-                  milestones: tuple[float, ...] = (), gamma: float = 0.1) -> float:
-    """The learning rate of optimisation step ``step`` (0-based).
-
-    Linear warm-up: ``base_lr * (step + 1) / warmup_steps`` for the first ``warmup_steps`` steps
-    (so step 0 already moves a little). Then ``base_lr * gamma ** m`` where ``m`` counts the
-    ``milestones`` (fractions of the run in (0, 1]) that ``progress`` (fraction done) has reached.
-    """
-    if step < 0:
-        raise ValueError(f"step: expected a non-negative int, got {step!r}")
-    decay = gamma ** sum(progress >= m for m in milestones)
-    if step < warmup_steps:
-        return base_lr * (step + 1) / warmup_steps * decay
-    return base_lr * decay
-
-
-class Schedule:
-    """Warm-up + multi-step decay as a tiny object with ``state_dict`` (saved in checkpoints).
-
-    ``milestones`` are fractions of the run: ``lr_steps[i] / epochs``. ``progress`` is the
-    fraction of steps done, or of the time budget used when that is further along.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig,
-                 total_steps: int) -> None:
-        self.optimizer = optimizer
-        self.base_lr = float(cfg.lr)
-        self.warmup_steps = int(cfg.warmup_steps)
-        self.milestones = tuple(s / cfg.epochs for s in cfg.lr_steps)
-        self.total_steps = total_steps
-        self.budget_s = None if cfg.max_train_minutes is None else cfg.max_train_minutes * 60
-        self.step_count = 0
-        self.elapsed_s = 0.0  # training time spent (carried over by resume)
-
-    def progress(self) -> float:
-        done = self.step_count / max(self.total_steps, 1)
-        if self.budget_s:
-            done = max(done, self.elapsed_s / self.budget_s)
-        return done
-
-    def lr(self) -> float:
-        return learning_rate(self.step_count, base_lr=self.base_lr,
-                             warmup_steps=self.warmup_steps, progress=self.progress(),
-                             milestones=self.milestones)
-
-    def apply(self) -> float:
-        """Set the optimizer's learning rate for the next step; return it."""
-        lr = self.lr()
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def state_dict(self) -> dict:
-        return {"step_count": self.step_count, "elapsed_s": self.elapsed_s,
-                "total_steps": self.total_steps}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.step_count = int(state["step_count"])
-        self.elapsed_s = float(state["elapsed_s"])
-
-
-def make_clock(kind: str = "wall") -> Callable[[], float]:
-    """Seconds on the budget's clock: the wall, or the process's CPU time divided by the cores
-    (``cpu``: the wall time the run would take with the machine to itself, for measuring on a
-    shared machine; load the data in the process, ``num_workers=0``, so all the work counts)."""
-    if kind == "wall":
-        return time.perf_counter
-    if kind == "cpu":
-        cores = os.cpu_count() or 1
-        return lambda: time.process_time() / cores
-    raise ValueError(f"budget_clock: expected 'wall' or 'cpu', got {kind!r}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,6 +181,7 @@ class Run:
     clock: Callable[[], float] = time.perf_counter
     wall_start: float = field(default_factory=time.perf_counter)
     last_eval_s: float = 0.0
+    validation_pending: bool = False  # stopped where a validation was due: it runs on resume
 
     @property
     def epoch(self) -> int:
@@ -279,15 +232,19 @@ def start_run(cfg: TrainConfig, train_dataset: Any, out_dir: Path) -> Run:
                rank=rank, world=world, clock=make_clock(cfg.budget_clock))
 
 
-def resume_run(run: Run, train_dataset: Any) -> None:
-    """Continue from ``out_dir/latest.pt`` when it exists: weights, optimizer, schedule, scaler,
-    history, step and every RNG state (the dataset's augmentation generator included)."""
-    latest = run.out_dir / "latest.pt"
-    if not latest.is_file():
-        return
-    ckpt = load_checkpoint(latest)
-    run.model.load_state_dict(ckpt["model"])
-    run.optimizer.load_state_dict(ckpt["optimizer"])
+def resume_run(run: Run, train_dataset: Any, ckpt: dict, changes: dict | None = None, *,
+               path: Path | None = None) -> None:
+    """Continue from checkpoint ``ckpt`` (read from ``path`` by
+    :func:`guards.checkpoint_to_resume`): weights, optimizer, schedule, scaler, history, step and
+    every RNG state (the dataset's augmentation generator included). Forced config ``changes``
+    are recorded in ``history["config_changes"]`` and let a finished run go on."""
+    try:
+        run.model.load_state_dict(ckpt["model"])
+        run.optimizer.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:200]
+        raise CheckpointError(f"checkpoint {path or run.out_dir}: its weights do not fit the "
+                              f"network of the config ({first})") from None
     run.schedule.load_state_dict(ckpt["scheduler"])
     if "scaler" in ckpt:
         run.scaler.load_state_dict(ckpt["scaler"])
@@ -297,10 +254,16 @@ def resume_run(run: Run, train_dataset: Any) -> None:
     if "dataset" in ckpt["rng"] and hasattr(train_dataset, "rng"):
         train_dataset.rng.bit_generator.state = ckpt["rng"]["dataset"]
     run.last_eval_s = run.schedule.elapsed_s
+    run.validation_pending = bool(ckpt.get("validation_pending", False))
+    if changes:
+        row = {name: [old, new] for name, (old, new) in changes.items()}
+        run.history.setdefault("config_changes", []).append({"step": run.step, **row})
+        run.history["finished"] = False
 
 
-def save(run: Run, train_dataset: Any, *, is_best: bool) -> None:
-    """Write ``latest.pt`` (and ``best.pt`` when ``is_best`` or when there is none yet)."""
+def save(run: Run, train_dataset: Any, *, is_best: bool, validation_pending: bool = False) -> None:
+    """Write ``latest.pt``, and ``best.pt`` when ``is_best`` or while nothing was validated
+    (then the best is the latest; an earlier run's ``best.pt`` never survives a new one)."""
     if run.rank != 0:
         return
     rng = rng_state()
@@ -309,9 +272,9 @@ def save(run: Run, train_dataset: Any, *, is_best: bool) -> None:
     state = {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
              "scheduler": run.schedule.state_dict(), "scaler": run.scaler.state_dict(),
              "rng": rng, "config": run.cfg.to_dict(), "epoch": run.record()["epoch"],
-             "step": run.step, "history": run.history}
+             "step": run.step, "history": run.history, "validation_pending": validation_pending}
     save_checkpoint(state, run.out_dir / "latest.pt")
-    if is_best or not (run.out_dir / "best.pt").is_file():
+    if is_best or run.history["best_ap"] is None:
         save_checkpoint(state, run.out_dir / "best.pt")
 
 
@@ -347,10 +310,11 @@ def train_step(run: Run, batch: dict, loss_fn: Callable) -> tuple[torch.Tensor, 
     with torch.autocast(run.device.type, dtype=torch.float16, enabled=run.device.type == "cuda"):
         pred = run.net(images)
     loss = loss_fn(pred.float(), target, weights)
-    if not torch.isfinite(loss):
-        raise FloatingPointError(f"loss became {loss.item()} at step {run.step}")
+    guards.check_finite_loss(loss, run.step)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
+    if not run.scaler.is_enabled():  # with a scaler (CUDA), inf gradients skip the step
+        guards.check_finite_gradients(run.model, run.step)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.step += 1
@@ -358,17 +322,18 @@ def train_step(run: Run, batch: dict, loss_fn: Callable) -> tuple[torch.Tensor, 
     return loss, lr
 
 
-def out_of_budget(run: Run) -> bool:
-    """True once the time budget is spent (one clock for all processes of a distributed run:
-    the same learning rate and the same last step everywhere)."""
+def stop_reasons(run: Run, signalled: bool = False) -> tuple[bool, bool]:
+    """``(time budget spent, a stop signal arrived)``; in a distributed run both are agreed by
+    all processes (one clock, any signal), so every process takes the same last step."""
     if run.world > 1:
         import torch.distributed as dist
 
-        elapsed = torch.tensor([run.schedule.elapsed_s], dtype=torch.float64, device=run.device)
-        dist.all_reduce(elapsed, op=dist.ReduceOp.MAX)
-        run.schedule.elapsed_s = float(elapsed.item())
+        flags = torch.tensor([run.schedule.elapsed_s, float(signalled)], dtype=torch.float64,
+                             device=run.device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        run.schedule.elapsed_s, signalled = float(flags[0].item()), bool(flags[1].item())
     budget = run.cfg.max_train_minutes
-    return budget is not None and run.schedule.elapsed_s >= budget * 60
+    return budget is not None and run.schedule.elapsed_s >= budget * 60, signalled
 
 
 def validation_due(run: Run) -> bool:
@@ -394,37 +359,17 @@ def log_step(run: Run, loss: torch.Tensor, lr: float, bar: Any, callback: Callab
 # the loop
 # ---------------------------------------------------------------------------------------------
 
-def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, train_dataset: Any = None,
-          validate_fn: Callable | None = None, resume: bool = False,
-          stop_at_step: int | None = None, progress: bool = True,
-          callback: Callable | None = None) -> tuple[nn.Module, dict]:
-    """Train the config's network; write ``latest.pt`` / ``best.pt`` in ``out_dir``.
-
-    ``train_dataset`` defaults to the profile's (:func:`make_datasets`). ``validate_fn(model,
-    device) -> stats`` (with an ``"AP"``) runs at every epoch end, every ``eval_every_minutes``
-    and at the end (None: no validation; checkpoints are still written there). ``resume``
-    continues from ``out_dir/latest.pt``. ``stop_at_step`` interrupts the run after that many
-    steps, as a crash would. ``callback(history)`` is called after every logged step and
-    validation (the notebook's live plot). Returns ``(model, history)``: ``history`` has
-    ``train`` rows (step, epoch, time_s, wall_s, loss, lr), ``val`` rows (step, epoch, time_s,
-    wall_s and the stats), ``best_ap`` and ``finished``; ``time_s`` is training time on the
-    budget's clock summed over resumes, ``wall_s`` wall-clock seconds since this call started.
-    """
-    from tqdm.auto import tqdm
-
-    out_dir = Path(out_dir)
-    train_dataset = make_datasets(cfg)[0] if train_dataset is None else train_dataset
-    run = start_run(cfg, train_dataset, out_dir)
-    if resume:
-        resume_run(run, train_dataset)
-    if run.history.get("finished"):
-        return run.model, run.history
-    loss_fn = ohkm_mse_loss if cfg.loss == "ohkm" else keypoint_mse_loss
-    bar = tqdm(total=run.total_steps, initial=run.step, disable=not progress or run.rank != 0,
-               desc="training", unit="step")
-    stopped = False
-    while not stopped:
-        loader = epoch_loader(train_dataset, cfg, run.epoch,
+def run_epochs(run: Run, train_dataset: Any, loss_fn: Callable, bar: Any, stop: Any, *,
+               validate_fn: Callable | None, stop_at_step: int | None,
+               callback: Callable | None) -> str:
+    """Train until the run ends; returns why: ``"done"`` (steps or time budget),
+    ``"stop_at_step"`` or ``"signal"`` (a SIGINT/SIGTERM caught by ``stop``)."""
+    if run.validation_pending:  # the interrupted run stopped where it would have validated
+        validate_and_save(run, train_dataset, validate_fn, callback)
+    if run.step >= run.total_steps or stop_reasons(run)[0]:
+        return "done"
+    while True:
+        loader = epoch_loader(train_dataset, run.cfg, run.epoch,
                               skip_batches=run.step % run.steps_per_epoch, rank=run.rank,
                               world_size=run.world)
         run.net.train()
@@ -434,22 +379,91 @@ def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, train_dataset: Any = 
             run.schedule.elapsed_s += run.clock() - tick  # data loading counts too
             tick = run.clock()
             log_step(run, loss, lr, bar, callback)
-            spent = out_of_budget(run)  # every process asks, every step (DDP)
-            stopped = run.step == stop_at_step or spent or run.step >= run.total_steps
-            if stopped:
-                break
+            spent, signalled = stop_reasons(run, stop.signum is not None)  # every step (DDP)
+            if signalled:
+                return "signal"
+            if run.step == stop_at_step:
+                return "stop_at_step"
+            if spent or run.step >= run.total_steps:
+                return "done"
             if validation_due(run):
                 validate_and_save(run, train_dataset, validate_fn, callback)
                 run.net.train()
                 tick = run.clock()
-    bar.close()
-    if run.step == stop_at_step:  # interrupted on request: save where we are
-        save(run, train_dataset, is_best=False)
-    else:
+
+
+def finish(run: Run, train_dataset: Any, why: str, validate_fn: Callable | None,
+           callback: Callable | None) -> None:
+    """The last validation and checkpoints of a finished run, or the checkpoints of a stopped
+    one (it remembers a validation that was due, for the resume)."""
+    if why == "done":
         run.history["finished"] = True
         validate_and_save(run, train_dataset, validate_fn, callback)
+    else:
+        due = validation_due(run) and run.step < run.total_steps  # else the resume finishes
+        save(run, train_dataset, is_best=False, validation_pending=due)
     if run.world > 1:
         import torch.distributed as dist
 
         dist.barrier()
+
+
+def run_loop(run: Run, train_dataset: Any, *, validate_fn: Callable | None,
+             stop_at_step: int | None, progress: bool, callback: Callable | None) -> None:
+    """:func:`run_epochs` and :func:`finish` with SIGINT/SIGTERM turned into a checkpoint at
+    the next step boundary, then :class:`Interrupted`."""
+    from tqdm.auto import tqdm
+
+    loss_fn = ohkm_mse_loss if run.cfg.loss == "ohkm" else keypoint_mse_loss
+    bar = tqdm(total=run.total_steps, initial=run.step, disable=not progress or run.rank != 0,
+               desc="training", unit="step")
+    with guards.StopSignals() as stop:
+        try:
+            why = run_epochs(run, train_dataset, loss_fn, bar, stop, validate_fn=validate_fn,
+                             stop_at_step=stop_at_step, callback=callback)
+        finally:
+            bar.close()
+        finish(run, train_dataset, why, validate_fn, callback)
+    if why == "signal":
+        raise Interrupted(stop.name, run.step, run.out_dir / "latest.pt")
+
+
+def train(cfg: TrainConfig, out_dir: str | os.PathLike, *, train_dataset: Any = None,
+          validate_fn: Callable | None = None, resume: bool = False, resume_from: str = "latest",
+          force: bool = False, stop_at_step: int | None = None, progress: bool = True,
+          callback: Callable | None = None) -> tuple[nn.Module, dict]:
+    """Train the config's network; write ``latest.pt`` / ``best.pt`` in ``out_dir``.
+
+    ``train_dataset`` defaults to the profile's (:func:`make_datasets`). ``validate_fn(model,
+    device) -> stats`` (with an ``"AP"``) runs at every epoch end, every ``eval_every_minutes``
+    and at the end (None: no validation; checkpoints are still written there).
+    ``callback(history)`` is called after every logged step and validation (the live plot).
+
+    ``resume=True`` continues from ``out_dir/latest.pt`` (``resume_from="best"``: from
+    ``best.pt``) and raises when there is nothing to continue, when the file is corrupt, or when
+    it was trained with another config (every differing field is listed; ``force=True``
+    continues with the new one and records the change). ``resume=False`` refuses a folder
+    holding checkpoints unless ``force=True``. A second run on the same folder raises
+    :class:`RunFolderLocked`. SIGINT (Ctrl-C) or SIGTERM saves at the next step boundary and
+    raises :class:`Interrupted` (a ``KeyboardInterrupt``); ``stop_at_step`` stops and saves
+    after that many steps, as such an interruption would.
+
+    Returns ``(model, history)``: ``history`` has ``train`` rows (step, epoch, time_s, wall_s,
+    loss, lr), ``val`` rows (step, epoch, time_s, wall_s and the stats), ``best_ap`` and
+    ``finished``; ``time_s`` is training time on the budget's clock summed over resumes,
+    ``wall_s`` wall-clock seconds since this call started.
+    """
+    out_dir = Path(out_dir)
+    with guards.run_folder_lock(out_dir, active=int(os.environ.get("RANK", "0")) == 0):
+        found = guards.checkpoint_to_resume(out_dir, cfg, resume_from=resume_from,
+                                            force=force) if resume else None
+        if not resume and not force:
+            guards.refuse_fresh_start(out_dir)
+        train_dataset = make_datasets(cfg)[0] if train_dataset is None else train_dataset
+        run = start_run(cfg, train_dataset, out_dir)
+        if found is not None:
+            resume_run(run, train_dataset, *found, path=out_dir / f"{resume_from}.pt")
+        if not run.history.get("finished"):
+            run_loop(run, train_dataset, validate_fn=validate_fn, stop_at_step=stop_at_step,
+                     progress=progress, callback=callback)
     return run.model, run.history

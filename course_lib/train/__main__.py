@@ -2,13 +2,21 @@
 
 Taught in ``05_training_mse.ipynb``::
 
-    python -m course_lib.train --profile cpu --out runs/NAME [--resume] [--set KEY=VALUE ...]
+    python -m course_lib.train --profile cpu --out runs/NAME [--resume [--resume-from best]]
+        [--force] [--set KEY=VALUE ...]
     torchrun --nproc-per-node 4 -m course_lib.train --profile gpu --out runs/ddp
 
 It wires the loop of ``course_lib.train`` to the validation of ``course_lib.predict`` (OKS AP on
 the val split, ground-truth boxes) and prints a JSON summary. ``--set`` values are read by the
 type of their :class:`~course_lib.train.TrainConfig` field (``--set eval_every_minutes=None``,
 ``--set lr_steps=15,18``).
+
+What it refuses (one ``error:`` line, exit code 2): an ``--out`` folder that is not empty
+without ``--resume`` (continue it) or ``--force`` (train over it); ``--resume`` with no
+``latest.pt`` (or a corrupt one: ``--resume-from best`` continues from ``best.pt``), or with a
+config that differs from the checkpoint's (listed field by field; ``--force`` continues with
+the new one); a folder another run is writing. Ctrl-C or SIGTERM saves at the next step and
+exits with 130 or 143; ``--resume`` then continues exactly.
 """
 
 from __future__ import annotations
@@ -16,11 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 
 from course_lib import config as course_config
 from course_lib import predict
-from course_lib.train import make_config, make_datasets, parse_overrides, train
+from course_lib.train import Interrupted, guards, make_config, make_datasets, parse_overrides, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,23 +39,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: COURSE_PROFILE)")
     parser.add_argument("--out", default=None, help="output folder (default: runs/<profile>)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/latest.pt")
+    parser.add_argument("--resume-from", default="latest", choices=guards.RESUME_FROM,
+                        help="with --resume: the checkpoint to continue (best: OUT/best.pt, "
+                             "when latest.pt is corrupt)")
+    parser.add_argument("--force", action="store_true",
+                        help="train into a non-empty OUT afresh, or --resume with another config")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values, e.g. --set depth=18 max_train_minutes=5")
     args = parser.parse_args(argv)
+    if args.resume_from != "latest" and not args.resume:
+        parser.error("--resume-from: only with --resume")
     try:  # a bad --set value is one "error:" line and exit code 2, as argparse's own errors
         args.config = make_config(args.profile, **parse_overrides(args.set))
     except ValueError as exc:
         parser.error(str(exc))
+    args.parser = parser
     return args
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Parse, train with validation, print the summary (rank 0); returns the history."""
-    args = parse_args(argv)
+def run(args: argparse.Namespace) -> dict:
+    """Check the output folder, train with validation, print the summary (rank 0)."""
     cfg = args.config
     out = Path(args.out) if args.out else course_config.runs_dir(cfg.profile)
+    if args.resume:
+        guards.resume_path(out, args.resume_from)  # nothing to resume: fail before the data
+    elif not args.force:
+        guards.refuse_fresh_start(out, any_file=True)
     train_set, val_set = make_datasets(cfg)
     _, history = train(cfg, out, train_dataset=train_set, resume=args.resume,
+                       resume_from=args.resume_from, force=args.force,
                        validate_fn=predict.make_validator(val_set, cfg))
     if int(os.environ.get("RANK", "0")) == 0:
         last = history["train"][-1] if history["train"] else None
@@ -53,11 +75,32 @@ def main(argv: list[str] | None = None) -> dict:
                    "minutes": last["time_s"] / 60 if last else 0.0,
                    "best_ap": history["best_ap"], "val": history["val"][-1:] or None}
         print(json.dumps(summary, indent=1))
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        import torch.distributed as dist
-
-        dist.destroy_process_group()
     return history
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Parse, train, print; returns the history. Bad arguments and files are one ``error:``
+    line and exit code 2; a signal saves and exits with 128 + its number."""
+    args = parse_args(argv)
+    try:
+        return run(args)
+    except Interrupted as exc:
+        print(f"{args.parser.prog}: stopped: {exc}", file=sys.stderr)
+        raise SystemExit(128 + getattr(signal, exc.signal_name)) from None
+    except KeyboardInterrupt:  # a second Ctrl-C: at once, the last checkpoint stays
+        print(f"{args.parser.prog}: stopped at once; the last checkpoint in the output folder "
+              f"is intact", file=sys.stderr)
+        raise SystemExit(128 + signal.SIGINT) from None
+    except (OSError, ValueError, FloatingPointError) as exc:
+        message = " ".join(str(exc).split())
+        args.parser.exit(2 if not isinstance(exc, FloatingPointError) else 1,
+                         f"{args.parser.prog}: error: {message}\n")
+    finally:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 if __name__ == "__main__":

@@ -5,13 +5,17 @@ course profile (``course_lib.config``); ``--set KEY=VALUE`` on the command line 
 :func:`parse_overrides`, which reads each value by its field's type. A checkpoint stores
 :meth:`TrainConfig.to_dict` (plain types, so ``torch.load(weights_only=True)`` reads it) and
 :meth:`TrainConfig.from_dict` reads it back, filling fields an older checkpoint lacks with their
-defaults.
+defaults. A config checks every field when it is made: its type (an int where an int is due,
+``None`` only for optional fields) and its range (positive budgets and learning rate, finite
+numbers), so a bad ``--set`` value or a negative step budget is a ``ValueError`` naming the
+field before anything runs. :func:`config_differences` lists what a resume would change.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass
 from typing import Any
@@ -67,6 +71,9 @@ class TrainConfig:
     logger: str = "none"  # experiment tracking: none (more in later chapters)
 
     def __post_init__(self) -> None:
+        hints = typing.get_type_hints(TrainConfig)
+        for name in field_names():
+            _check_type(name, getattr(self, name), hints[name])
         for name, choices in (("encoding", ENCODINGS), ("loss", LOSSES),
                               ("budget_clock", CLOCKS), ("decode_method", DECODE_METHODS)):
             if getattr(self, name) not in choices:
@@ -74,10 +81,12 @@ class TrainConfig:
                                  f"got {getattr(self, name)!r}")
         for name in ("input_size", "heatmap_size"):
             size = getattr(self, name)
-            if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+            if len(size) != 2 or not all(v > 0 for v in size):
                 raise ValueError(f"{name}: expected (W, H), two positive ints, got {size!r}")
-        if self.batch_size < 1 or self.epochs < 1 or self.warmup_steps < 0:
-            raise ValueError("batch_size, epochs: expected >= 1; warmup_steps: expected >= 0")
+        for name, (low, inclusive) in BOUNDS.items():
+            _check_bound(name, getattr(self, name), low, inclusive)
+        if any(s < 0 for s in self.lr_steps):
+            raise ValueError(f"lr_steps: expected epochs >= 0, got {self.lr_steps!r}")
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (what a checkpoint stores)."""
@@ -105,6 +114,46 @@ class TrainConfig:
             raise ValueError(f"overrides: unknown keys {unknown}; expected some of "
                              f"{sorted(field_names())}")
         return dataclasses.replace(self, **{k: _as_field_value(k, v) for k, v in changes.items()})
+
+
+#: lower bounds of the numeric fields, ``(bound, bound allowed)``; numbers must be finite too
+BOUNDS: dict[str, tuple[float, bool]] = {
+    "depth": (1, True), "head_channels": (1, True), "num_keypoints": (1, True),
+    "sigma": (0.0, False), "batch_size": (1, True), "lr": (0.0, False), "epochs": (1, True),
+    "warmup_steps": (0, True), "max_train_minutes": (0.0, False), "max_train_steps": (1, True),
+    "seed": (0, True), "num_workers": (0, True), "eval_every_minutes": (0.0, False),
+}
+
+
+def _check_type(name: str, value: Any, kind: Any) -> None:
+    """``ValueError`` naming the field unless ``value`` has the field's type ``kind`` (an int
+    is a number, a bool is not an int, ``None`` only where the field is optional)."""
+    args = typing.get_args(kind)
+    if value is None and type(None) in args:
+        return
+    base = kind
+    if type(None) in args:
+        base = next(a for a in args if a is not type(None))
+    if not _is_a(value, base):
+        raise ValueError(f"{name}: expected {_describe(base)}, got {value!r}")
+
+
+def _is_a(value: Any, kind: Any) -> bool:
+    if typing.get_origin(kind) is tuple:
+        return isinstance(value, tuple) and all(_is_a(v, int) for v in value)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _check_bound(name: str, value: Any, low: float, inclusive: bool) -> None:
+    if value is None or (math.isfinite(value) and (value >= low if inclusive else value > low)):
+        return
+    none = " (or None)" if type(None) in typing.get_args(_field_type(name)) else ""
+    raise ValueError(f"{name}: expected a finite number {'>=' if inclusive else '>'} {low:g}"
+                     f"{none}, got {value!r}")
 
 
 def field_names() -> tuple[str, ...]:
@@ -152,15 +201,28 @@ def make_config(profile: course_config.Profile | str | None = None,
     return cfg.replace(**overrides) if overrides else cfg
 
 
+def config_differences(checkpoint_config: dict | TrainConfig,
+                       cfg: TrainConfig) -> dict[str, tuple[Any, Any]]:
+    """``{field: (saved, current)}`` for every field but the runtime ones
+    (:data:`RUNTIME_FIELDS`) where a checkpoint's config and ``cfg`` differ. Raises
+    ``ValueError`` when the checkpoint's config is not one (unknown keys, bad values)."""
+    saved = TrainConfig.from_dict(checkpoint_config)
+    return {name: (getattr(saved, name), getattr(cfg, name)) for name in field_names()
+            if name not in RUNTIME_FIELDS and getattr(saved, name) != getattr(cfg, name)}
+
+
+def describe_differences(differences: dict[str, tuple[Any, Any]]) -> str:
+    """``"lr: 0.001 -> 0.002, seed: 0 -> 1"``."""
+    return ", ".join(f"{name}: {old!r} -> {new!r}" for name, (old, new) in differences.items())
+
+
 def compatible(checkpoint_config: dict | TrainConfig, cfg: TrainConfig) -> bool:
     """True when a checkpoint's config equals ``cfg`` in every field but the runtime ones
     (:data:`RUNTIME_FIELDS`): the same experiment, so its weights can be reused."""
     try:
-        saved = TrainConfig.from_dict(checkpoint_config)
+        return not config_differences(checkpoint_config, cfg)
     except (TypeError, ValueError):
         return False
-    runtime = {name: getattr(cfg, name) for name in RUNTIME_FIELDS}
-    return dataclasses.replace(saved, **runtime) == cfg
 
 
 # ---------------------------------------------------------------------------------------------
