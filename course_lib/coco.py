@@ -5,7 +5,9 @@ Taught in ``01_coco_keypoints.ipynb``.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 
 import numpy as np
 
@@ -31,11 +33,37 @@ FLIP_PAIRS: tuple[tuple[int, int], ...] = (
 )  # fmt: skip
 
 
+def check_flip_pairs(pairs, num_keypoints: int = NUM_KEYPOINTS) -> tuple[tuple[int, int], ...]:
+    """``pairs`` as a tuple of ``(a, b)`` int pairs after checking that they make a permutation:
+    int indices in ``[0, num_keypoints)``, no keypoint in two pairs (otherwise a swap would drop
+    one channel and duplicate another). ``(a, a)`` alone is allowed: ``a`` is its own mirror
+    (MMPose's ``flip_indices`` map the nose to itself), a no-op. ``ValueError`` names the pair."""
+    try:
+        items = [tuple(p) for p in pairs]
+    except TypeError:
+        raise ValueError(f"flip_pairs: expected pairs (a, b) of keypoint indices, got {pairs!r}") from None
+    seen: dict[int, tuple[int, int]] = {}
+    for pair in items:
+        if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                                     for v in pair):  # fmt: skip
+            raise ValueError(f"flip_pairs: expected pairs (a, b) of int keypoint indices, got {pair!r}")
+        a, b = int(pair[0]), int(pair[1])
+        if not (0 <= a < num_keypoints and 0 <= b < num_keypoints):
+            raise ValueError(f"flip_pairs: pair {(a, b)} out of range for K = {num_keypoints}")
+        for v in {a, b}:
+            if v in seen:
+                raise ValueError(f"flip_pairs: keypoint {v} is in two pairs, {seen[v]} and {(a, b)} "
+                                 "(each keypoint swaps with at most one other)")
+            seen[v] = (a, b)
+    return tuple((int(a), int(b)) for a, b in items)
+
+
 def flip_index(num_keypoints: int = NUM_KEYPOINTS,
                pairs: tuple[tuple[int, int], ...] = FLIP_PAIRS) -> np.ndarray:
-    """Permutation ``p`` such that ``flipped[..., k, :] = original[..., p[k], :]``."""
+    """Permutation ``p`` such that ``flipped[..., k, :] = original[..., p[k], :]``; ``pairs`` are
+    checked by :func:`check_flip_pairs` (a keypoint in two pairs is refused)."""
     perm = np.arange(num_keypoints)
-    for a, b in pairs:
+    for a, b in check_flip_pairs(pairs, num_keypoints):
         perm[a], perm[b] = b, a
     return perm
 
@@ -147,95 +175,205 @@ class AnnotationError(ValueError):
 _IMAGE_KEYS = ("id", "file_name", "width", "height")
 _ANNOTATION_KEYS = ("id", "image_id", "category_id", "keypoints", "num_keypoints", "bbox",
                     "area", "iscrowd")  # fmt: skip
+_OPTIONAL_FOR_EVALUATION = ("num_keypoints", "iscrowd")  # pycocotools' rules apply when absent
+_VISIBILITY = (0, 1, 2)
+_SEQUENCES = (list, tuple, np.ndarray)  # JSON gives lists; a dict built in Python may hold others
 
 
-def _is_number(x) -> bool:
-    return type(x) in (int, float) and math.isfinite(x)  # bool is not a number here
+def is_number(x) -> bool:
+    """A finite int or float (numpy's too); bool and strings are not numbers here."""
+    return (type(x) in (int, float) or isinstance(x, (np.integer, np.floating))) \
+        and math.isfinite(x)
 
 
-def _describe(i: int, ann) -> str:
-    ann_id = ann.get("id", "?") if isinstance(ann, dict) else "?"
-    return f"annotation #{i} (id {ann_id})"
+def _number_types(values) -> bool:
+    """True when every value (of a list or an iterator) is an int or a float (numpy's too),
+    not a bool."""
+    return all(t in (int, float) or issubclass(t, (np.integer, np.floating))
+               for t in set(map(type, values)))
 
 
-def _check_annotation(i: int, ann, image_ids: set) -> list[str]:
-    where = _describe(i, ann)
+def _numbers(values: list) -> bool:
+    """True when every value is a finite number (:func:`is_number`), checked in bulk: the
+    types first, then the sum (inf or NaN anywhere makes it non-finite; an overflow only sends
+    a clean file to the detailed pass)."""
+    if not _number_types(values):
+        return False
+    try:
+        return math.isfinite(sum(values))
+    except (OverflowError, ValueError, TypeError):
+        return False
+
+
+def _describe(kind: str, i: int, entry) -> str:
+    ident = entry.get("id", "?") if isinstance(entry, dict) else "?"
+    return f"{kind} #{i} (id {ident!r})" if isinstance(ident, str) and ident != "?" \
+        else f"{kind} #{i} (id {ident})"
+
+
+def _keypoint_problems(where: str, kp, num_keypoints, strict: bool) -> list[str]:
+    """What is wrong with one annotation's ``keypoints`` (and, strictly, its num_keypoints)."""
+    if not isinstance(kp, _SEQUENCES):
+        return [f"{where}: keypoints must be a list, got {type(kp).__name__}"]
+    if len(kp) != 3 * NUM_KEYPOINTS:
+        return [f"{where}: keypoints has {len(kp)} values, expected {3 * NUM_KEYPOINTS} "
+                f"(17 x, y, v triples)"]
+    bad = [j for j, x in enumerate(kp) if not is_number(x)]
+    if bad:
+        j = bad[0]
+        return [f"{where}: keypoints[{j}] ({KEYPOINT_NAMES[j // 3]} {'xyv'[j % 3]}) is not a "
+                f"number: {kp[j]!r}" + (f" ({len(bad)} such values)" if len(bad) > 1 else "")]
+    vs = kp[2::3]
+    wrong = [j for j, x in enumerate(vs) if x not in _VISIBILITY]
+    if wrong:
+        j = wrong[0]
+        return [f"{where}: visibility of {KEYPOINT_NAMES[j]} is {vs[j]!r}, expected 0, 1 or 2"]
+    labelled = sum(1 for x in vs if x > 0)
+    if strict and is_number(num_keypoints) and num_keypoints != labelled:
+        return [f"{where}: num_keypoints is {num_keypoints} but {labelled} keypoints are "
+                f"labelled (v > 0)"]
+    return []
+
+
+def _check_annotation(i: int, ann, image_ids: set, cat_ids: set, strict: bool) -> list[str]:
+    where = _describe("annotation", i, ann)
     if not isinstance(ann, dict):
         return [f"{where}: expected an object, got {type(ann).__name__}"]
     problems = []
-    missing = [k for k in _ANNOTATION_KEYS if k not in ann]
+    required = [k for k in _ANNOTATION_KEYS if strict or k not in _OPTIONAL_FOR_EVALUATION]
+    missing = [k for k in required if k not in ann]
     if missing:
         problems.append(f"{where}: missing key(s) {', '.join(missing)}")
     for key in ("id", "image_id", "category_id", "num_keypoints", "area", "iscrowd"):
-        if key in ann and not _is_number(ann[key]):
+        if key in ann and not is_number(ann[key]):
             problems.append(f"{where}: {key} must be a number, got {ann[key]!r}")
-    kp = ann.get("keypoints")
+    if strict and is_number(ann.get("area")) and ann["area"] < 0:
+        problems.append(f"{where}: area must be >= 0, got {ann['area']!r}")
     if "keypoints" in ann:
-        if not isinstance(kp, list):
-            problems.append(f"{where}: keypoints must be a list, got {type(kp).__name__}")
-        elif len(kp) != 3 * NUM_KEYPOINTS:
-            problems.append(
-                f"{where}: keypoints has {len(kp)} values, expected {3 * NUM_KEYPOINTS} "
-                f"(17 x, y, v triples)"
-            )
-        else:
-            fast = all(type(x) is int or type(x) is float for x in kp) and math.isfinite(sum(kp))
-            bad = [] if fast else [j for j, x in enumerate(kp) if not _is_number(x)]
-            if bad:
-                j = bad[0]
-                problems.append(
-                    f"{where}: keypoints[{j}] ({KEYPOINT_NAMES[j // 3]} {'xyv'[j % 3]}) is not a "
-                    f"number: {kp[j]!r}" + (f" ({len(bad)} such values)" if len(bad) > 1 else "")
-                )
-            else:
-                vs = kp[2::3]
-                wrong = [j for j, x in enumerate(vs) if x not in (0, 1, 2)]
-                if wrong:
-                    j = wrong[0]
-                    problems.append(
-                        f"{where}: visibility of {KEYPOINT_NAMES[j]} is {vs[j]!r}, expected 0, 1 or 2"
-                    )
+        problems += _keypoint_problems(where, ann["keypoints"], ann.get("num_keypoints"), strict)
     box = ann.get("bbox")
-    if "bbox" in ann and not (isinstance(box, list) and len(box) == 4
-                              and all(_is_number(x) for x in box)):  # fmt: skip
+    if "bbox" in ann and not (isinstance(box, _SEQUENCES) and len(box) == 4
+                              and all(is_number(x) for x in box)):  # fmt: skip
         problems.append(f"{where}: bbox must be 4 numbers [x, y, w, h], got {box!r}")
-    if "image_id" in ann and _is_number(ann["image_id"]) and ann["image_id"] not in image_ids:
-        problems.append(f"{where}: image_id {ann['image_id']} is not in images")
+    for key, known, noun in (("image_id", image_ids, "images"), ("category_id", cat_ids, "categories")):
+        if strict and is_number(ann.get(key)) and ann[key] not in known:
+            problems.append(f"{where}: {key} {ann[key]} is not in {noun}")
     return problems
 
 
-def validate_coco_keypoints(data, *, source: str = "annotation file", max_problems: int = 10) -> None:
+def _entry_problems(kind: str, entries: list, keys: tuple, numbers: tuple,
+                    strict: bool) -> tuple[list[str], set]:
+    """Problems of the images or categories (keys, numbers, positive sizes, unique ids) and
+    the set of their ids."""
+    problems, ids = [], set()
+    for i, entry in enumerate(entries):
+        where = _describe(kind, i, entry)
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected an object, got {type(entry).__name__}")
+            continue
+        miss = [k for k in keys if k not in entry]
+        if miss:
+            problems.append(f"{where}: missing key(s) {', '.join(miss)}")
+        for key in numbers:
+            if key in entry and not is_number(entry[key]):
+                problems.append(f"{where}: {key} must be a number, got {entry[key]!r}")
+            elif key in entry and key != "id" and entry[key] <= 0:
+                problems.append(f"{where}: {key} must be positive, got {entry[key]!r}")
+        ident = entry.get("id")
+        if is_number(ident):
+            if ident in ids and (strict or kind == "category"):
+                problems.append(f"{where}: duplicate {kind} id {ident}")
+            ids.add(ident)
+    return problems, ids
+
+
+def _columns(entries: list, keys, optional=()) -> list[list] | None:
+    """The values of ``keys`` (then ``optional``, 0 where absent) of every entry, one list per
+    key; None when an entry lacks one of ``keys``."""
+    try:
+        columns = [list(map(operator.itemgetter(k), entries)) for k in keys]
+    except KeyError:
+        return None
+    return columns + [[e.get(k, 0) for e in entries] for k in optional]
+
+
+def _looks_clean(data: dict, strict: bool) -> bool:
+    """The whole file checked in bulk (no message): True when the detailed pass would find
+    nothing, False when it must run (it may still find nothing)."""
+    images, anns, cats = data["images"], data["annotations"], data["categories"]
+    if set(map(type, images + anns + cats)) - {dict}:
+        return False
+    optional = () if strict else _OPTIONAL_FOR_EVALUATION
+    keys = [k for k in _ANNOTATION_KEYS if k not in optional]
+    img = _columns(images, _IMAGE_KEYS if strict else ("id",))
+    cat = _columns(cats, ("id",))
+    ann = _columns(anns, keys, optional)
+    if img is None or cat is None or ann is None:
+        return False
+    col = dict(zip([*keys, *optional], ann))
+    sizes = img[2] + img[3] if strict else []
+    numbers = [col[k] for k in ("id", "image_id", "category_id", "area", "iscrowd", "num_keypoints")]
+    if not all(map(_numbers, [*numbers, img[0], cat[0], sizes])) or \
+            len(set(cat[0])) < len(cat[0]) or len(set(col["id"])) < len(anns) or min(sizes, default=1) <= 0:
+        return False
+    kps, boxes = col["keypoints"], col["bbox"]
+    if set(map(type, kps + boxes)) - {list} or set(map(len, kps)) - {3 * NUM_KEYPOINTS} or \
+            set(map(len, boxes)) - {4} or not _numbers(list(itertools.chain(*boxes))) or \
+            not _number_types(itertools.chain.from_iterable(kps)):
+        return False
+    kp = np.fromiter(itertools.chain.from_iterable(kps), dtype=np.float64,
+                     count=len(kps) * 3 * NUM_KEYPOINTS).reshape(-1, NUM_KEYPOINTS, 3)
+    v = kp[:, :, 2]
+    if not (np.isfinite(kp).all() and ((v == 0) | (v == 1) | (v == 2)).all()):
+        return False
+    return not strict or (
+        len(set(img[0])) == len(images) and set(col["image_id"]) <= set(img[0])
+        and set(col["category_id"]) <= set(cat[0]) and min(col["area"], default=0) >= 0
+        and bool((np.asarray(col["num_keypoints"], np.float64) == (v > 0).sum(axis=1)).all()))
+
+
+def validate_coco_keypoints(data, *, source: str = "annotation file", max_problems: int = 10,
+                            evaluation: bool = False) -> None:
     """Raise :class:`AnnotationError` listing what is wrong with a COCO keypoint dict.
 
-    Checks the top-level keys, every image (id, file_name, width, height) and every annotation:
-    the keys COCO keypoint files have, numbers where numbers belong, 51 keypoint values with
-    visibility 0/1/2, a 4-number bbox, an ``image_id`` present in ``images``, unique ids.
+    Every message starts with ``source`` (the file) and names the entry (``image #i (id ...)``,
+    ``annotation #i (id ...)``, ``category #i``) and the field. Checked: the top-level lists;
+    every category (a unique numeric id); every image (id, file_name, width, height; sizes
+    positive; ids unique); every annotation (the keys of COCO keypoint files, finite numbers
+    where numbers belong, 51 keypoint values with visibility 0/1/2, ``num_keypoints`` equal to
+    the count of ``v > 0``, a 4-number bbox, ``area >= 0``, unique ids, an ``image_id`` in
+    ``images`` and a ``category_id`` in ``categories``).
+
+    ``evaluation=True`` checks what an evaluation reads, with pycocotools' meaning of the rest:
+    images need only an ``id``; ``iscrowd``/``num_keypoints`` may be absent, and
+    ``num_keypoints`` is not compared with the keypoints (0 marks an ignored ground truth);
+    annotations of unknown images or categories are valid (they are not evaluated); duplicate
+    image ids and negative areas are pycocotools' to interpret. A clean file is checked in bulk
+    (numpy), the detailed pass runs only to say what is wrong.
     """
     if not isinstance(data, dict):
         raise AnnotationError(f"{source}: expected a JSON object, got {type(data).__name__}")
     missing = [k for k in ("images", "annotations", "categories") if k not in data]
     if missing:
         raise AnnotationError(f"{source}: missing top-level key(s) {', '.join(missing)}")
-    problems: list[str] = []
-    image_ids: set = set()
-    for i, im in enumerate(data["images"]):
-        if not isinstance(im, dict):
-            problems.append(f"image #{i}: expected an object, got {type(im).__name__}")
-            continue
-        miss = [k for k in _IMAGE_KEYS if k not in im]
-        if miss:
-            problems.append(f"image #{i} (id {im.get('id', '?')}): missing key(s) {', '.join(miss)}")
-        for key in ("id", "width", "height"):
-            if key in im and not _is_number(im[key]):
-                problems.append(f"image #{i}: {key} must be a number, got {im[key]!r}")
-        if "id" in im:
-            image_ids.add(im["id"])
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data[key], list):
+            raise AnnotationError(f"{source}: {key!r} must be a list, got {type(data[key]).__name__}")
+    strict = not evaluation
+    if _looks_clean(data, strict):
+        return
+    problems, cat_ids = _entry_problems("category", data["categories"], ("id",), ("id",), strict)
+    img_problems, image_ids = _entry_problems(
+        "image", data["images"], _IMAGE_KEYS if strict else ("id",),
+        ("id", "width", "height") if strict else ("id",), strict)
+    problems += img_problems
     seen: set = set()
     for i, ann in enumerate(data["annotations"]):
-        problems += _check_annotation(i, ann, image_ids)
-        if isinstance(ann, dict) and "id" in ann:
+        problems += _check_annotation(i, ann, image_ids, cat_ids, strict)
+        if isinstance(ann, dict) and is_number(ann.get("id")):
             if ann["id"] in seen:
-                problems.append(f"{_describe(i, ann)}: duplicate annotation id {ann['id']}")
+                problems.append(f"{_describe('annotation', i, ann)}: duplicate annotation id "
+                                f"{ann['id']}")
             seen.add(ann["id"])
         if len(problems) > max_problems:
             break

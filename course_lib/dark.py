@@ -20,16 +20,23 @@ heatmap by one Newton step on the logarithm of the blurred ("modulated") map:
 The decoders blur only a small window around the argmax (:func:`blur_matrix`); :func:`dark_loop`
 is the plain reference they are tested against: the whole map blurred (:func:`blur_heatmaps`,
 exactly MMPose's ``gaussian_blur``), then a Python loop over keypoints.
+
+Both decoders also share their input checks (:func:`check_heatmaps`, :func:`check_kernel_for`,
+:func:`check_temperature`), so they refuse the same input with the same message: in particular
+a ``blur_kernel`` above :func:`max_kernel` (``2 * max(H, W, 5) + 1``), whose blur is flat over
+the map and whose window would grow without bound.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 LOG_FLOOR = 1e-10  # values below it are floored before the log (MMPose)
 MAX_STEP = 1.0  # each component of a step is clipped to [-MAX_STEP, MAX_STEP] heatmap px
+MAX_KERNEL = 2**21 + 1  # the widest kernel at all (16 MiB of weights); per map: max_kernel()
 
 _SMALL_KERNELS = {  # OpenCV's fixed kernels for ksize <= 9 and sigma <= 0 (getGaussianKernel)
     1: [1.0],
@@ -40,13 +47,98 @@ _SMALL_KERNELS = {  # OpenCV's fixed kernels for ksize <= 9 and sigma <= 0 (getG
 }
 
 
+# ---------------------------------------------------------------------------------------------
+# Input checks shared by the decoders (course_lib.decode, course_lib.native)
+# ---------------------------------------------------------------------------------------------
+
+
 def check_kernel(blur_kernel: Any) -> int:
-    """``blur_kernel`` as an int after checking that it is odd and positive."""
+    """``blur_kernel`` as an int after checking that it is odd, positive and at most
+    ``MAX_KERNEL`` (the bound without a map; :func:`check_kernel_for` bounds it by the map)."""
     if isinstance(blur_kernel, bool) or not isinstance(blur_kernel, (int, np.integer)):
         raise ValueError(f"blur_kernel: expected an odd positive int, got {blur_kernel!r}")
     if blur_kernel < 1 or blur_kernel % 2 == 0:
         raise ValueError(f"blur_kernel: expected an odd positive int, got {blur_kernel}")
+    if blur_kernel > MAX_KERNEL:
+        raise ValueError(f"blur_kernel: expected at most {MAX_KERNEL}, got {blur_kernel}")
     return int(blur_kernel)
+
+
+def max_kernel(height: int, width: int) -> int:
+    """The widest blur kernel for maps of ``height x width``: ``2 * max(H, W, 5) + 1``. A wider
+    Gaussian blurs the whole map flat, and its window would grow without bound; maps under 5
+    pixels are never refined, so the default 11 is accepted for every map."""
+    return 2 * max(int(height), int(width), 5) + 1
+
+
+def check_kernel_for(blur_kernel: Any, height: int, width: int) -> int:
+    """:func:`check_kernel`, and at most :func:`max_kernel` for maps of ``height x width``
+    (numpy and C++ decoders refuse the same kernels, with this message)."""
+    k = check_kernel(blur_kernel)
+    most = max_kernel(height, width)
+    if k > most:
+        raise ValueError(
+            f"blur_kernel: expected at most {most} (2 * max(H, W, 5) + 1 for maps of {height} x "
+            f"{width}: a wider kernel blurs the whole map flat), got {k}"
+        )
+    return k
+
+
+def is_torch(x: Any) -> bool:
+    """True for a torch tensor (checked without importing torch)."""
+    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def _count_non_finite(x: Any) -> int:
+    host = x.numpy() if is_torch(x) and x.device.type == "cpu" else x  # numpy is faster on CPU
+    if is_torch(host):
+        import torch
+
+        return int((~torch.isfinite(host)).sum()) if not bool(torch.isfinite(host).all()) else 0
+    return int((~np.isfinite(host)).sum()) if not np.isfinite(host).all() else 0
+
+
+def check_heatmaps(heatmaps: Any, *, min_ndim: int = 4, exact: bool = True) -> Any:
+    """The heatmaps as float32 (numpy array or torch tensor, as given), after checking them:
+    a float array of ``min_ndim`` dimensions (at least, unless ``exact``), maps of at least
+    1x1 pixel, finite values (``ValueError`` naming what is wrong otherwise)."""
+    if is_torch(heatmaps):
+        x = heatmaps.detach()
+        if not x.is_floating_point():
+            raise ValueError(f"heatmaps: expected a floating-point tensor, got dtype {x.dtype}")
+        x = x.float()
+    else:
+        if not isinstance(heatmaps, np.ndarray):
+            raise ValueError(
+                "heatmaps: expected a numpy array or a torch tensor, "
+                f"got {type(heatmaps).__name__}"
+            )
+        if heatmaps.dtype not in (np.float16, np.float32, np.float64):
+            raise ValueError(
+                f"heatmaps: expected a float32 or float64 array, got dtype {heatmaps.dtype}"
+            )
+        x = np.ascontiguousarray(heatmaps, dtype=np.float32)
+    shape = tuple(x.shape)
+    if (exact and len(shape) != min_ndim) or len(shape) < min_ndim:
+        want = "a 4-D array [N, K, H, W]" if exact else "an array [..., K, H, W]"
+        raise ValueError(f"heatmaps: expected {want}, got shape {shape}")
+    if shape[-1] < 1 or shape[-2] < 1:
+        raise ValueError(f"heatmaps: expected maps of at least 1x1 pixel, got shape {shape}")
+    bad = _count_non_finite(x)
+    if bad:
+        raise ValueError(f"heatmaps: contains {bad} non-finite values (NaN or inf)")
+    return x
+
+
+def check_temperature(temperature: Any) -> float:
+    """The soft-argmax ``temperature`` as a float: a positive, finite number (``inf`` would make
+    every logit ``inf`` or ``NaN``; large finite values are safe, see ``course_lib.decode``)."""
+    ok = isinstance(temperature, (int, float, np.integer, np.floating)) and \
+        not isinstance(temperature, (bool, np.bool_))
+    value = float(temperature) if ok else float("nan")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"temperature: expected a positive finite number, got {temperature!r}")
+    return value
 
 
 def gaussian_kernel_1d(ksize: int) -> np.ndarray:
@@ -152,12 +244,12 @@ def blur_heatmaps(heatmaps: np.ndarray, blur_kernel: int = 11) -> np.ndarray:
     """DARK's modulation of whole maps, exactly MMPose's ``gaussian_blur``: pad with zeros,
     ``cv2.GaussianBlur`` (kernel ``blur_kernel``, OpenCV's sigma), crop, and rescale each map so
     its maximum equals the original maximum. ``[..., H, W]`` float32 in, a new array out."""
+    maps = _as_maps(heatmaps, min_ndim=2)
+    h, w = maps.shape[-2:]
+    blur_kernel = check_kernel_for(blur_kernel, h, w)
     import cv2
 
-    blur_kernel = check_kernel(blur_kernel)
-    maps = _as_maps(heatmaps, min_ndim=2)
     b = blur_kernel // 2
-    h, w = maps.shape[-2:]
     out = np.empty_like(maps)
     for idx in np.ndindex(*maps.shape[:-2]):
         origin_max = maps[idx].max()

@@ -24,7 +24,15 @@ import torch
 
 from course_lib import heatmaps as hm
 from course_lib import transforms as T
-from course_lib.coco import FLIP_PAIRS, NUM_KEYPOINTS, PERSON_CATEGORY
+from course_lib.coco import (
+    FLIP_PAIRS,
+    NUM_KEYPOINTS,
+    PERSON_CATEGORY,
+    AnnotationError,
+    check_flip_pairs,
+    is_number,
+    validate_coco_keypoints,
+)
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -59,16 +67,20 @@ class TopDownDataset(torch.utils.data.Dataset):
     """Person crops with Gaussian heatmap targets from a COCO keypoint annotation file.
 
     Args:
-        ann_file: COCO ``person_keypoints_*.json``.
+        ann_file: COCO ``person_keypoints_*.json``, checked by
+            ``course_lib.coco.validate_coco_keypoints``: a malformed file raises
+            ``AnnotationError`` naming the file, the entry and the field.
         image_dir: folder of the images (``file_name`` of each image is relative to it).
         input_size: ``(W, H)`` of the crop; heatmap_size: ``(W, H)`` of the targets.
-        sigma: Gaussian sigma in heatmap pixels; encoding: ``msra`` | ``unbiased`` | ``udp``
-            (``udp`` also switches the crop geometry to UDP).
+        sigma: Gaussian sigma in heatmap pixels (``heatmaps.check_sigma``); encoding:
+            ``msra`` | ``unbiased`` | ``udp`` (``udp`` also switches the crop geometry to UDP).
         train: augment (flip, half-body, scale/rotation/shift); else no augmentation.
         boxes_file: COCO detection results (``image_id``, ``category_id``, ``bbox``, ``score``)
-            to crop instead of the ground-truth boxes (validation); ``det_score_threshold``
-            drops weaker boxes.
-        padding: box padding (1.25); augment: a :class:`course_lib.transforms.AugmentConfig`.
+            to crop instead of the ground-truth boxes (validation; a malformed entry raises
+            ``ValueError`` naming the file and the entry); ``det_score_threshold`` drops
+            weaker boxes.
+        padding: box padding (1.25); augment: a :class:`course_lib.transforms.AugmentConfig`;
+            flip_pairs: left/right pairs, a permutation (``coco.check_flip_pairs``).
         seed: seed of the augmentation generator in the main process (workers re-seed, see
             :func:`make_loader`).
     """
@@ -78,17 +90,15 @@ class TopDownDataset(torch.utils.data.Dataset):
                  augment: T.AugmentConfig | None = None, flip_pairs=FLIP_PAIRS, seed=0):
         if encoding not in hm.MODES:
             raise ValueError(f"encoding: expected one of {', '.join(hm.MODES)}, got {encoding!r}")
-        if not float(sigma) > 0:
-            raise ValueError(f"sigma: expected a positive number, got {sigma!r}")
         self.input_size = T._as_size(input_size, "input_size")
         self.heatmap_size = T._as_size(heatmap_size, "heatmap_size")
-        self.sigma = float(sigma)
+        self.sigma = hm.check_sigma(sigma, self.heatmap_size)  # the targets' bounds, checked now
         self.train = bool(train)
         self.encoding = encoding
         self.udp = encoding == "udp"
         self.padding = float(padding)
         self.augment = augment or T.AugmentConfig()
-        self.flip_pairs = tuple(flip_pairs)
+        self.flip_pairs = check_flip_pairs(flip_pairs, NUM_KEYPOINTS)  # a permutation
         self.aspect_ratio = self.input_size[0] / self.input_size[1]
         self.ann_file = Path(ann_file)
         self.image_dir = Path(image_dir)
@@ -97,9 +107,9 @@ class TopDownDataset(torch.utils.data.Dataset):
             raise FileNotFoundError(
                 f"ann_file: {self.ann_file} does not exist (generate the data first: `make data`)"
             )
-        with open(self.ann_file, encoding="utf-8") as f:
-            coco = json.load(f)
-        self.images = {int(im["id"]): im for im in coco.get("images", [])}
+        coco = _read_json(self.ann_file, AnnotationError)
+        validate_coco_keypoints(coco, source=str(self.ann_file))  # names file, entry, field
+        self.images = {int(im["id"]): im for im in coco["images"]}
         if boxes_file is None:
             self.samples = self._gt_samples(coco)
         else:
@@ -129,10 +139,7 @@ class TopDownDataset(torch.utils.data.Dataset):
         return samples
 
     def _det_samples(self, boxes_file, threshold) -> list[dict]:
-        with open(boxes_file, encoding="utf-8") as f:
-            dets = json.load(f)
-        if not isinstance(dets, list):
-            raise ValueError(f"boxes_file: expected a JSON list of COCO results, got {type(dets)}")
+        dets = _check_detections(_read_json(boxes_file, ValueError), str(boxes_file))
         samples = []
         for det in dets:
             if det.get("category_id", 1) != PERSON_CATEGORY["id"]:
@@ -219,6 +226,37 @@ class TopDownDataset(torch.utils.data.Dataset):
         scale_mult, rotation, shift = T.sample_scale_rotation_shift(rng, aug)
         center, scale = T.augment_center_scale(center, scale, scale_mult, shift)
         return center, scale, rotation, flipped, kps, vis
+
+
+def _read_json(path, error: type) -> object:
+    """The JSON content of ``path``; ``error`` naming the file when it is not valid JSON."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc})") from exc
+
+
+def _check_detections(dets, source: str) -> list:
+    """A COCO detection results list (``image_id``, ``bbox``; ``category_id``, ``score``
+    optional), or ``ValueError`` naming the file, the entry and the field."""
+    if not isinstance(dets, list):
+        raise ValueError(f"{source}: expected a JSON list of COCO results, got "
+                         f"{type(dets).__name__}")
+    for i, det in enumerate(dets):
+        if not isinstance(det, dict):
+            raise ValueError(f"{source}: [{i}]: expected an object, got {type(det).__name__}")
+        for key in ("image_id", "bbox"):
+            if key not in det:
+                raise ValueError(f"{source}: [{i}]: missing {key!r}")
+        box = det["bbox"]
+        if not (isinstance(box, list) and len(box) == 4 and all(map(is_number, box))):
+            raise ValueError(f"{source}: [{i}]['bbox']: expected 4 finite numbers [x, y, w, h], "
+                             f"got {box!r}")
+        for key in ("image_id", "category_id", "score"):
+            if key in det and not is_number(det[key]):
+                raise ValueError(f"{source}: [{i}][{key!r}]: expected a number, got {det[key]!r}")
+    return dets
 
 
 def _clip_box(bbox, width, height):

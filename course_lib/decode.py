@@ -48,7 +48,16 @@ from typing import Any
 import numpy as np
 
 from course_lib.coco import FLIP_PAIRS, flip_index
-from course_lib.dark import blur_matrix, check_kernel, log_modulated, taylor_step
+from course_lib.dark import (
+    blur_matrix,
+    check_kernel,
+    check_kernel_for,
+    check_temperature,
+    log_modulated,
+    taylor_step,
+)
+from course_lib.dark import check_heatmaps as _check_heatmaps
+from course_lib.dark import is_torch as _is_torch
 
 METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 BACKENDS = ("numpy", "torch", "cpp")
@@ -59,61 +68,24 @@ NO_KEYPOINT = -1.0  # the coordinates given to a map whose maximum is not positi
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_torch(x: Any) -> bool:
-    return type(x).__module__.startswith("torch") and hasattr(x, "detach")
-
-
-def _check_heatmaps(heatmaps: Any, *, min_ndim: int = 4, exact: bool = True) -> Any:
-    """The heatmaps as float32 (numpy array or torch tensor, as given), after checking them."""
-    if _is_torch(heatmaps):
-        import torch
-
-        x = heatmaps.detach()
-        if not x.is_floating_point():
-            raise ValueError(f"heatmaps: expected a floating-point tensor, got dtype {x.dtype}")
-        x = x.float()
-    else:
-        if not isinstance(heatmaps, np.ndarray):
-            raise ValueError(
-                "heatmaps: expected a numpy array or a torch tensor, "
-                f"got {type(heatmaps).__name__}"
-            )
-        if heatmaps.dtype not in (np.float16, np.float32, np.float64):
-            raise ValueError(
-                f"heatmaps: expected a float32 or float64 array, got dtype {heatmaps.dtype}"
-            )
-        x = np.ascontiguousarray(heatmaps, dtype=np.float32)
-    shape = tuple(x.shape)
-    if (exact and len(shape) != min_ndim) or len(shape) < min_ndim:
-        want = "a 4-D array [N, K, H, W]" if exact else "an array [..., K, H, W]"
-        raise ValueError(f"heatmaps: expected {want}, got shape {shape}")
-    if shape[-1] < 1 or shape[-2] < 1:
-        raise ValueError(f"heatmaps: expected maps of at least 1x1 pixel, got shape {shape}")
-    host = x.numpy() if _is_torch(x) and x.device.type == "cpu" else x  # numpy is faster on CPU
-    if _is_torch(host):
-        finite = bool(torch.isfinite(host).all())
-    else:
-        finite = bool(np.isfinite(host).all())
-    if not finite:
-        if _is_torch(host):
-            bad = int((~torch.isfinite(host)).sum())
-        else:
-            bad = int((~np.isfinite(host)).sum())
-        raise ValueError(f"heatmaps: contains {bad} non-finite values (NaN or inf)")
-    return x
-
-
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {', '.join(choices)}, got {value!r}")
     return value
 
 
-def _windows_numpy(flat: np.ndarray, h: int, w: int, m, y, x, half: int) -> np.ndarray:
-    """``[P, S, S]`` float64 windows of half-size ``half`` around ``(y, x)`` of maps ``m``
-    (zeros outside the map)."""
-    offs = np.arange(-half, half + 1)
-    yy, xx = y[:, None] + offs, x[:, None] + offs
+def _halves(half: int, h: int, w: int) -> tuple[int, int]:
+    """A window's half-sizes ``(rows, columns)`` cut to the map: offsets beyond ``H - 1`` (or
+    ``W - 1``) from a pixel of the map always fall outside it (zeros), so the window of a huge
+    kernel or radius is never larger than about four times the map."""
+    return min(half, h - 1), min(half, w - 1)
+
+
+def _windows_numpy(flat: np.ndarray, h: int, w: int, m, y, x, half: tuple[int, int]) -> np.ndarray:
+    """``[P, 2 hy + 1, 2 hx + 1]`` float64 windows of half-sizes ``half = (hy, hx)`` around
+    ``(y, x)`` of maps ``m`` (zeros outside the map)."""
+    yy = y[:, None] + np.arange(-half[0], half[0] + 1)
+    xx = x[:, None] + np.arange(-half[1], half[1] + 1)
     inside = ((yy >= 0) & (yy < h))[:, :, None] & ((xx >= 0) & (xx < w))[:, None, :]
     lin = (m * (h * w))[:, None, None] + (np.clip(yy, 0, h - 1) * w)[:, :, None] \
         + np.clip(xx, 0, w - 1)[:, None, :]
@@ -140,27 +112,37 @@ def _refine_numpy(flat, h, w, m, y, x, peak, method, blur_kernel):
         off[:, 1] = np.where(iy, 0.25 * np.sign(below - above), 0.0)
     elif method == "dark":
         sel = np.flatnonzero((x >= 2) & (x <= w - 3) & (y >= 2) & (y <= h - 3))
-        if sel.size:
-            half = blur_kernel // 2 + 2
-            win = _windows_numpy(flat, h, w, m[sel], y[sel], x[sel], half)
-            g = blur_matrix(blur_kernel)
-            patch = g @ win @ g.T
-            logp = log_modulated(patch, peak[sel].astype(np.float64))
-            off[sel] = taylor_step(logp)
+        half = blur_kernel // 2 + 2
+        hy, hx = _halves(half, h, w)
+        g = blur_matrix(blur_kernel)
+        gy, gx = g[:, half - hy:half + hy + 1], g[:, half - hx:half + hx + 1]
+        for part in _chunks(sel, (2 * hy + 1) * (2 * hx + 1)):  # bounded temporaries
+            win = _windows_numpy(flat, h, w, m[part], y[part], x[part], (hy, hx))
+            logp = log_modulated(gy @ win @ gx.T, peak[part].astype(np.float64))
+            off[part] = taylor_step(logp)
     return off
 
 
+def _chunks(index: np.ndarray, per_item: int, budget: int = 1 << 22) -> list[np.ndarray]:
+    """``index`` in pieces of at most ``budget`` window values (``per_item`` each)."""
+    step = max(1, budget // max(per_item, 1))
+    return [index[s:s + step] for s in range(0, len(index), step)]
+
+
 def _soft_argmax_numpy(flat, h, w, temperature, radius):
-    logits = flat.astype(np.float64) * temperature
-    logits -= logits.max(axis=1, keepdims=True)
-    p = np.exp(logits)
+    logits = flat.astype(np.float64)
+    with np.errstate(over="ignore"):  # shifted logits are <= 0: at worst -inf, exp gives 0
+        p = np.exp((logits - logits.max(axis=1, keepdims=True)) * temperature)
     p /= p.sum(axis=1, keepdims=True)
     p3 = p.reshape(-1, h, w)
     x = p3.sum(axis=1) @ np.arange(w, dtype=np.float64)
     y = p3.sum(axis=2) @ np.arange(h, dtype=np.float64)
     xi = np.clip(np.round(x), 0, w - 1).astype(np.int64)
     yi = np.clip(np.round(y), 0, h - 1).astype(np.int64)
-    mass = _windows_numpy(p, h, w, np.arange(len(p)), yi, xi, radius).sum(axis=(1, 2))
+    half = _halves(radius, h, w)
+    mass = np.zeros(len(p))
+    for part in _chunks(np.arange(len(p)), (2 * half[0] + 1) * (2 * half[1] + 1)):
+        mass[part] = _windows_numpy(p, h, w, part, yi[part], xi[part], half).sum(axis=(1, 2))
     return np.stack([x, y], -1), mass
 
 
@@ -191,8 +173,8 @@ def _decode_numpy(maps, method, blur_kernel, temperature, radius):
 def _windows_torch(flat, h, w, m, y, x, half):
     import torch
 
-    offs = torch.arange(-half, half + 1, device=flat.device)
-    yy, xx = y[:, None] + offs, x[:, None] + offs
+    yy = y[:, None] + torch.arange(-half[0], half[0] + 1, device=flat.device)
+    xx = x[:, None] + torch.arange(-half[1], half[1] + 1, device=flat.device)
     inside = ((yy >= 0) & (yy < h))[:, :, None] & ((xx >= 0) & (xx < w))[:, None, :]
     lin = yy.clamp(0, h - 1)[:, :, None] * w + xx.clamp(0, w - 1)[:, None, :]
     vals = flat[m[:, None, None], lin].double()
@@ -206,14 +188,15 @@ def _decode_torch(maps, method, blur_kernel, temperature, radius):
     flat = maps.reshape(n * k, h * w)
     dev = flat.device
     if method == "soft_argmax":
-        p = torch.softmax(flat.double() * temperature, dim=1)
+        logits = flat.double()
+        p = torch.softmax((logits - logits.amax(dim=1, keepdim=True)) * temperature, dim=1)
         p3 = p.reshape(-1, h, w)
         x = p3.sum(dim=1) @ torch.arange(w, dtype=torch.float64, device=dev)
         y = p3.sum(dim=2) @ torch.arange(h, dtype=torch.float64, device=dev)
         xi = torch.round(x).clamp(0, w - 1).long()
         yi = torch.round(y).clamp(0, h - 1).long()
         m = torch.arange(n * k, device=dev)
-        scores = _windows_torch(p, h, w, m, yi, xi, radius).sum(dim=(1, 2))
+        scores = _windows_torch(p, h, w, m, yi, xi, _halves(radius, h, w)).sum(dim=(1, 2))
         coords = torch.stack([x, y], -1)
     else:
         if flat.shape[0]:
@@ -242,9 +225,11 @@ def _decode_torch(maps, method, blur_kernel, temperature, radius):
             sel = torch.nonzero((px >= 2) & (px <= w - 3) & (py >= 2) & (py <= h - 3)).flatten()
             if sel.numel():
                 m, ys, xs = pos[sel], py[sel], px[sel]
-                win = _windows_torch(flat, h, w, m, ys, xs, blur_kernel // 2 + 2)
+                half = blur_kernel // 2 + 2
+                hy, hx = _halves(half, h, w)
+                win = _windows_torch(flat, h, w, m, ys, xs, (hy, hx))
                 g = torch.as_tensor(blur_matrix(blur_kernel), device=dev)
-                patch = g @ win @ g.T
+                patch = g[:, half - hy:half + hy + 1] @ win @ g[:, half - hx:half + hx + 1].T
                 logp = log_modulated(patch, scores[m].double())
                 coords[m] += taylor_step(logp)
     return coords.reshape(n, k, 2).float(), scores.reshape(n, k).float()
@@ -300,17 +285,23 @@ def decode(
     ``method`` (argmax | quarter | dark | soft_argmax) are in the module docstring. Backends:
     ``numpy`` (returns numpy arrays), ``torch`` (returns tensors on the input's device), ``cpp``
     (``course_lib.native.decode``; numpy arrays; when the extension is not available it warns
-    once and uses numpy; ``soft_argmax`` always runs in numpy). ``temperature`` and ``radius``
-    are used by ``soft_argmax`` only. Taught in ``06_decoding_dark.ipynb``.
+    once and uses numpy; ``soft_argmax`` always runs in numpy). ``temperature`` (positive and
+    finite; the logits are shifted by the map's maximum first, so a huge value is safe) and
+    ``radius`` (cut to ``max(H, W)``: a larger square holds the same mass) are used by
+    ``soft_argmax`` only; ``dark`` refuses a ``blur_kernel`` above ``2 * max(H, W, 5) + 1``
+    (``course_lib.dark.check_kernel_for``, as the C++ decoder). Taught in
+    ``06_decoding_dark.ipynb``.
     """
     _check_choice("method", method, METHODS)
     _check_choice("backend", backend, BACKENDS)
     blur_kernel = check_kernel(blur_kernel)
-    if not (isinstance(temperature, (int, float)) and temperature > 0):
-        raise ValueError(f"temperature: expected a positive number, got {temperature!r}")
+    temperature = check_temperature(temperature)
     if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) or radius < 0:
         raise ValueError(f"radius: expected a non-negative int, got {radius!r}")
     maps = _check_heatmaps(heatmaps)
+    if method == "dark":
+        blur_kernel = check_kernel_for(blur_kernel, *maps.shape[-2:])
+    radius = min(int(radius), max(maps.shape[-2:]))  # a larger square holds the same mass
     if backend == "torch":
         import torch
 
@@ -389,6 +380,8 @@ def decode_multi(
     if _is_torch(maps):
         maps = maps.cpu().numpy()
     n, k, h, w = maps.shape
+    if method == "dark":
+        blur_kernel = check_kernel_for(blur_kernel, h, w)
     coords = np.full((n, k, max_peaks, 2), NO_KEYPOINT, dtype=np.float32)
     scores = np.zeros((n, k, max_peaks), dtype=np.float32)
     counts = np.zeros((n, k), dtype=np.int64)
@@ -416,10 +409,7 @@ def flip_back(heatmaps_flipped: Any, flip_pairs=FLIP_PAIRS, *, shift: bool = Tru
     ``shift=False`` under UDP. Why the shift: see ``06_decoding_dark.ipynb`` (flip test).
     """
     maps = _check_heatmaps(heatmaps_flipped, min_ndim=3, exact=False)
-    k = maps.shape[-3]
-    if any(not (0 <= a < k and 0 <= b < k) for a, b in flip_pairs):
-        raise ValueError(f"flip_pairs: expected indices below K={k}, got {tuple(flip_pairs)}")
-    perm = flip_index(k, tuple(flip_pairs))
+    perm = flip_index(maps.shape[-3], flip_pairs)  # refuses pairs out of range or overlapping
     if _is_torch(maps):
         import torch
 

@@ -32,7 +32,7 @@ The rules of pycocotools that :func:`evaluate_keypoints` reproduces:
   the area range;
 * a detection's area is what ``COCO.loadRes`` assigns: ``w * h`` of the box spanned by all 17
   predicted keypoints, or ``w * h`` of the result's ``bbox`` when the *first* result carries a
-  non-empty ``bbox`` (then every result must carry one);
+  non-empty ``bbox`` (then every result must carry one, of 4 finite numbers);
 * AP: over all images, detections sorted by score (stable: image order, then rank in the image),
   cumulative TP/FP, precision made monotone from the right, sampled at 101 recall points
   (``searchsorted(..., side="left")``, 0 beyond the reached recall); AR = the final recall;
@@ -53,7 +53,17 @@ Where pycocotools crashes or silently does the wrong thing, this module document
   ``score``: ``ValueError`` naming the result;
 * a ground truth without ``iscrowd`` (pycocotools: ``KeyError``) counts as ``iscrowd = 0``; one
   without ``num_keypoints`` counts its keypoints with v > 0;
-* results whose ``category_id`` is not a ground-truth category are dropped, as pycocotools does.
+* results whose ``category_id`` is not a ground-truth category are dropped, as pycocotools does;
+  but an id that is not an int (``"1"``, ``True``, ``None``, ``1.5``; pycocotools: silently no
+  match, a perfect result set scores AP 0) is a ``ValueError`` naming the result (``1.0`` and
+  numpy ints are ids, equal to ``1`` as in pycocotools); so is a ``score`` that is not a number;
+* a result's ``segmentation`` is ignored (pycocotools would take the area from the mask,
+  decoded in C without bounds checks: a malformed RLE string reads past its buffer), here and
+  in :func:`pycocotools_stats`, which drops it before ``loadRes``;
+* the ground truth is checked by ``course_lib.coco.validate_coco_keypoints(...,
+  evaluation=True)``: a NaN area, a bbox or keypoint that is not a number, a missing key, ...
+  raise ``course_lib.coco.AnnotationError`` (a ``ValueError``) naming the file, the annotation
+  and the field (pycocotools: a NaN area silently changes the stats).
 """
 
 from __future__ import annotations
@@ -66,7 +76,7 @@ from typing import Any
 import numpy as np
 
 from course_lib import evaluate_arrays, evaluate_matching
-from course_lib.coco import OKS_SIGMAS
+from course_lib.coco import OKS_SIGMAS, AnnotationError, validate_coco_keypoints
 from course_lib.evaluate_arrays import EPS as _EPS
 
 STAT_NAMES: tuple[str, ...] = ("AP", "AP50", "AP75", "APm", "APl", "AR", "AR50", "AR75", "ARm", "ARl")
@@ -236,12 +246,20 @@ def _load_json(path: str | os.PathLike, name: str) -> Any:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{name}: no such file {str(path)!r}")
-    with open(path) as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise AnnotationError(f"{path}: not valid JSON ({exc})") from exc
 
 
 def _load_gt(gt: Any) -> dict:
+    """The ground truth as a dict, validated by ``course_lib.coco.validate_coco_keypoints``
+    (``evaluation=True``: pycocotools' meaning of what it does not check); every error names
+    the file (or ``gt``), the entry and the field."""
+    source = "gt"
     if isinstance(gt, (str, os.PathLike)):
+        source = str(gt)
         gt = _load_json(gt, "gt")
     elif not isinstance(gt, dict) and isinstance(getattr(gt, "dataset", None), dict):
         gt = gt.dataset  # a pycocotools COCO object
@@ -250,11 +268,10 @@ def _load_gt(gt: Any) -> dict:
             f"gt: expected an annotation file path, a pycocotools COCO or a dict, got "
             f"{type(gt).__name__}"
         )
-    for key in ("images", "annotations", "categories"):
-        if not isinstance(gt.get(key), list):
-            raise ValueError(f"gt: expected a list under {key!r} (a COCO keypoint annotation file)")
+    validate_coco_keypoints(gt, source=source, evaluation=True)
     if not gt["categories"]:
-        raise ValueError("gt: 'categories' is empty; keypoint evaluation needs the person category")
+        raise ValueError(f"{source}: 'categories' is empty; keypoint evaluation needs the person "
+                         "category")
     return gt
 
 
@@ -290,7 +307,7 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
     none) and ``dt_ignored [T, N]``. See the module docstring for every rule.
     """
     # load and validate: every annotation and result checked, turned into arrays
-    arrays = evaluate_arrays.build_arrays(_load_gt(gt), _load_results(results))
+    arrays = _build_arrays(_load_gt(gt), results)
     # group by (category, image); detections by score, the first MAX_DETS of each image
     groups = evaluate_arrays.group(arrays, MAX_DETS)
     # OKS of every (detection, ground truth) pair of an image
@@ -317,6 +334,16 @@ def evaluate_keypoints(gt: Any, results: Any, *, return_arrays: bool = False) ->
     return out
 
 
+def _build_arrays(gt: dict, results: Any) -> evaluate_arrays.Arrays:
+    """``evaluate_arrays.build_arrays``; an error about a result read from a file names it."""
+    try:
+        return evaluate_arrays.build_arrays(gt, _load_results(results))
+    except ValueError as exc:
+        if isinstance(results, (str, os.PathLike)) and str(exc).startswith("results"):
+            raise ValueError(f"{results}: {exc}") from None
+        raise
+
+
 def format_stats(stats: dict) -> str:
     """The ten stats as pycocotools prints them (one line each)."""
     lines = []
@@ -331,8 +358,10 @@ def format_stats(stats: dict) -> str:
 def pycocotools_stats(gt: Any, results: Any) -> dict:
     """The same ten stats computed by pycocotools itself (quietly), for comparisons.
 
-    ``gt``/``results`` as in :func:`evaluate_keypoints`; the result dicts are copied first
-    (``COCO.loadRes`` writes into them); an empty list is evaluated as "no detections".
+    ``gt``/``results`` as in :func:`evaluate_keypoints`, validated the same way first (so a bad
+    entry gets the same error); the result dicts are copied (``COCO.loadRes`` writes into
+    them) without their ``segmentation``, which keypoint results do not need and pycocotools'
+    RLE decoder must never see; an empty list is evaluated as "no detections".
     """
     import contextlib
     import copy
@@ -342,7 +371,8 @@ def pycocotools_stats(gt: Any, results: Any) -> dict:
     from pycocotools.cocoeval import COCOeval
 
     gt = _load_gt(gt)
-    results = copy.deepcopy(_load_results(results))
+    _build_arrays(gt, results)  # the evaluator's checks, its error messages
+    results = copy.deepcopy(evaluate_arrays.without_masks(_load_results(results)))
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = copy.deepcopy(gt)

@@ -20,13 +20,14 @@ only ``course_lib.coco``.
 from __future__ import annotations
 
 import itertools
+import math
 import operator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from course_lib.coco import NUM_KEYPOINTS, OKS_SIGMAS
+from course_lib.coco import NUM_KEYPOINTS, OKS_SIGMAS, is_number
 
 EPS = np.spacing(1)  # pycocotools adds it to the area (OKS) and to tp + fp (precision)
 _CHUNK = 1 << 16  # pairs per OKS batch (bounds the memory of the [P, K] temporaries)
@@ -215,29 +216,49 @@ def _result_columns(results: list) -> dict:
     return columns
 
 
-def _id_positions(ids: list, index: dict, key: str, noun: str) -> np.ndarray:
-    """Position of each id in ``index`` (-1 where absent); ``key``, ``noun`` for the error."""
-    try:
-        return np.fromiter(map(index.get, ids, itertools.repeat(-1)), dtype=np.int64,
-                           count=len(ids))
-    except TypeError:  # an unhashable id
-        raise ValueError(f"results: every {key!r} must be {noun}") from None
+def _is_real(v: Any) -> bool:
+    """An int or a float (numpy's too), finite or not; never a bool or a string."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and \
+        not isinstance(v, (bool, np.bool_))
+
+
+def _is_int_id(v: Any) -> bool:
+    """An int id: an int (numpy's too) or a float equal to one (pycocotools compares ids with
+    ``==``, so ``1.0`` is category 1); never a bool, a string or ``None``."""
+    if isinstance(v, (bool, np.bool_)):
+        return False
+    if isinstance(v, (int, np.integer)):
+        return True
+    return isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer()
+
+
+def _id_positions(ids: list, index: dict, key: str) -> np.ndarray:
+    """Position of each id in ``index`` (-1 where absent), after checking that every id is an
+    int id (:func:`_is_int_id`): a string ``"1"`` would silently match nothing."""
+    if not set(map(type, ids)) <= {int}:
+        bad = next((i for i, v in enumerate(ids) if not _is_int_id(v)), None)
+        if bad is not None:
+            raise ValueError(f"results[{bad}][{key!r}]: expected an int id, got {ids[bad]!r} "
+                             f"({type(ids[bad]).__name__})")
+    return np.fromiter(map(index.get, ids, itertools.repeat(-1)), dtype=np.int64, count=len(ids))
 
 
 def _result_values(columns: dict, image_index: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(image position [N], score [N], keypoints [N, 51])`` of the results, validated."""
     n = len(columns["score"])
-    image = _id_positions(columns["image_id"], image_index, "image_id", "an image id")
+    image = _id_positions(columns["image_id"], image_index, "image_id")
     if n and image.min() < 0:
         unknown = sorted({columns["image_id"][i] for i in np.flatnonzero(image < 0)}, key=str)
         raise ValueError(
             f"results: {len(unknown)} image_id(s) not in the ground truth's images, e.g. "
             f"{unknown[:5]} (pycocotools refuses such results too)"
         )
-    try:
-        score = np.asarray(columns["score"], dtype=np.float64).reshape(n)
-    except (ValueError, TypeError):
-        raise ValueError("results: every 'score' must be a number") from None
+    scores = columns["score"]
+    if not set(map(type, scores)) <= {float, int}:
+        bad = next((i for i, v in enumerate(scores) if not _is_real(v)), None)
+        if bad is not None:
+            raise ValueError(f"results[{bad}]['score']: expected a number, got {scores[bad]!r}")
+    score = np.asarray(scores, dtype=np.float64).reshape(n)
     if not np.all(np.isfinite(score)):
         raise ValueError(f"results[{int(np.flatnonzero(~np.isfinite(score))[0])}]['score']: not finite")
     kp = _keypoint_array("results", columns["keypoints"], 3 * NUM_KEYPOINTS)
@@ -247,34 +268,49 @@ def _result_values(columns: dict, image_index: dict) -> tuple[np.ndarray, np.nda
     return image, score, kp
 
 
+def _result_boxes(results: list) -> np.ndarray:
+    """``[N, 4]`` boxes of results that all carry a ``bbox`` of 4 finite numbers, or
+    ``ValueError`` naming the first result that does not."""
+    boxes = [r.get("bbox") for r in results]
+    flat = list(itertools.chain.from_iterable(b for b in boxes if isinstance(b, (list, tuple))))
+    if set(map(type, boxes)) <= {list, tuple} and set(map(len, boxes)) <= {4} and \
+            set(map(type, flat)) <= {int, float}:
+        out = np.asarray(flat, dtype=np.float64).reshape(-1, 4)
+        if np.isfinite(out).all():
+            return out
+    for i, bb in enumerate(boxes):
+        if not (isinstance(bb, (list, tuple)) and len(bb) == 4 and all(map(is_number, bb))):
+            raise ValueError(
+                f"results[{i}]['bbox']: expected 4 finite numbers [x, y, w, h] (the first result "
+                f"has a bbox, so every result needs one: its area is the detection's), got {bb!r}"
+            )
+    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+
+
 def _result_areas(results: list, box_area: np.ndarray) -> np.ndarray:
-    """The area ``COCO.loadRes`` assigns; the branch is chosen by the FIRST result."""
+    """The area ``COCO.loadRes`` assigns; the branch is chosen by the FIRST result. A result's
+    ``segmentation`` is never read (keypoint results need no mask; pycocotools' C decoder
+    would read a malformed RLE string past its end): the keypoint box decides, as in
+    ``loadRes``'s keypoint branch (``course_lib.evaluate.pycocotools_stats`` drops it too)."""
     first = results[0] if results else {}
     if "bbox" in first and not first["bbox"] == []:
-        boxes = []
-        for i, r in enumerate(results):
-            bb = r.get("bbox")
-            if bb is None or len(bb) != 4:
-                raise ValueError(
-                    f"results[{i}]['bbox']: the first result has a bbox, so every result needs "
-                    f"one of 4 numbers (its area is the detection's area), got {bb!r}"
-                )
-            boxes.append(bb)
-        boxes = np.asarray(boxes, dtype=np.float64)
+        boxes = _result_boxes(results)
         return boxes[:, 2] * boxes[:, 3]
-    if "segmentation" in first:
-        from pycocotools import mask as mask_utils
-
-        return np.asarray([float(mask_utils.area(r["segmentation"])) for r in results])
     return box_area  # w * h of the box spanned by the predicted keypoints
+
+
+def without_masks(results: list) -> list:
+    """Shallow copies of the result dicts without their ``segmentation`` (see
+    :func:`_result_areas`)."""
+    return [{k: v for k, v in r.items() if k != "segmentation"} if isinstance(r, dict) and
+            "segmentation" in r else r for r in results]
 
 
 def _dt_arrays(results: list, image_index: dict, cat_index: dict) -> dict:
     """The arrays of the results of evaluated categories (input order), validated."""
     columns = _result_columns(results)
     image, score, kp = _result_values(columns, image_index)
-    category = _id_positions(columns["category_id"], cat_index, "category_id",
-                             "a category id")
+    category = _id_positions(columns["category_id"], cat_index, "category_id")
     x, y = kp[:, 0::3], kp[:, 1::3]
     x0, x1, y0, y1 = x.min(axis=1), x.max(axis=1), y.min(axis=1), y.max(axis=1)
     area = _result_areas(results, (x1 - x0) * (y1 - y0))

@@ -34,6 +34,11 @@ and ``x + 3 sigma < 0``. When ``3 sigma`` is not an integer MMPose's patch is on
 the left/top; we keep it symmetric (identical for the course's sigma = 2 and any sigma with
 integer ``3 sigma``).
 
+Bounds: ``sigma`` lies in ``[MIN_SIGMA, max(W, H)]`` heatmap pixels (below, ``2 sigma^2``
+underflows and the targets turn NaN; above, the Gaussian is flat over the map and its patch grows
+without bound) and :func:`encode` refuses targets over ``MAX_OUTPUT_BYTES`` (2 GiB) instead of
+exhausting memory; both raise ``ValueError`` saying why.
+
 Each keypoint gets its own map: the batch axis is NOT merged. MMPose's multi-person target (one
 map per keypoint type, the max over people) is ``heatmaps.max(axis=0)`` of ours.
 """
@@ -45,17 +50,12 @@ import math
 import numpy as np
 
 MODES = ("msra", "unbiased", "udp")
+MIN_SIGMA = 0.01  # heatmap px; below it the target is one pixel anyway, and 2 sigma^2 underflows
+MAX_OUTPUT_BYTES = 2 * 1024**3  # encode refuses targets larger than this (float32 maps)
 
 
-def _check_inputs(keypoints, visible, heatmap_size, sigma, mode):
-    if mode not in MODES:
-        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
-    try:
-        sigma = float(sigma)
-    except (TypeError, ValueError):
-        raise ValueError(f"sigma: expected a positive number, got {sigma!r}") from None
-    if not math.isfinite(sigma) or sigma <= 0:
-        raise ValueError(f"sigma: expected a positive finite number, got {sigma!r}")
+def check_size(heatmap_size) -> tuple[int, int]:
+    """``heatmap_size`` as ``(W, H)``, two positive ints (``ValueError`` otherwise)."""
     try:
         width, height = heatmap_size
     except (TypeError, ValueError):
@@ -65,6 +65,35 @@ def _check_inputs(keypoints, visible, heatmap_size, sigma, mode):
     if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0
                for v in (width, height)):
         raise ValueError(f"heatmap_size: expected (W, H), two positive ints, got {heatmap_size!r}")
+    return int(width), int(height)
+
+
+def check_sigma(sigma, heatmap_size) -> float:
+    """``sigma`` as a float in ``[MIN_SIGMA, max(W, H)]`` heatmap pixels (``ValueError``
+    otherwise): a smaller one makes ``2 sigma^2`` underflow (NaN targets), a wider Gaussian is
+    flat over the map and its patch would grow without bound."""
+    width, height = check_size(heatmap_size)
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        raise ValueError(f"sigma: expected a positive number, got {sigma!r}") from None
+    if isinstance(sigma, bool) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"sigma: expected a positive finite number, got {sigma!r}")
+    if value < MIN_SIGMA:
+        raise ValueError(f"sigma: expected at least {MIN_SIGMA} heatmap pixels, got {sigma!r}")
+    if value > max(width, height):
+        raise ValueError(
+            f"sigma: expected at most max(W, H) = {max(width, height)} heatmap pixels for maps "
+            f"of {width} x {height} (a wider Gaussian is flat over the map), got {sigma!r}"
+        )
+    return value
+
+
+def _check_inputs(keypoints, visible, heatmap_size, sigma, mode):
+    if mode not in MODES:
+        raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
+    width, height = check_size(heatmap_size)
+    sigma = check_sigma(sigma, heatmap_size)
     if hasattr(keypoints, "detach"):
         keypoints = keypoints.detach().cpu().numpy()
     if hasattr(visible, "detach"):
@@ -134,12 +163,14 @@ def encode(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra"):
         keypoints: ``[..., K, 2]`` ``(x, y)`` in heatmap pixels (pixel ``i`` centred on ``i``).
         visible: ``[..., K]`` COCO visibility (0 not labelled, 1 occluded, 2 visible) or bool.
         heatmap_size: ``(W, H)`` of the maps.
-        sigma: standard deviation of the Gaussian in heatmap pixels (> 0).
+        sigma: standard deviation of the Gaussian in heatmap pixels, in
+            ``[MIN_SIGMA, max(W, H)]`` (:func:`check_sigma`).
         mode: ``"msra"`` | ``"unbiased"`` | ``"udp"`` (see the module docstring).
 
     Returns:
         ``(heatmaps [..., K, H, W] float32, weights [..., K] float32)``; a keypoint with weight 0
         has an all-zero map. Vectorised over every leading axis and keypoint (no Python loop).
+        Targets larger than ``MAX_OUTPUT_BYTES`` (2 GiB) are refused with ``ValueError``.
 
     Each map is the outer product of two 1-D Gaussian factors (the Gaussian is separable);
     ``msra``/``udp`` write only each keypoint's truncated patch into zeros, ``unbiased`` writes
@@ -149,6 +180,13 @@ def encode(keypoints, visible, *, heatmap_size, sigma=2.0, mode="msra"):
     kp, labelled, (width, height), sigma = _check_inputs(
         keypoints, visible, heatmap_size, sigma, mode
     )
+    size = math.prod(kp.shape[:-1]) * width * height * 4
+    if size > MAX_OUTPUT_BYTES:
+        raise ValueError(
+            f"heatmap_size: {kp.shape[:-1]} maps of {width} x {height} would take "
+            f"{size / 1024**3:.1f} GiB (at most {MAX_OUTPUT_BYTES / 1024**3:.0f} GiB): encode "
+            "smaller batches or smaller maps"
+        )
     weights = _weights(kp, labelled, width, height, sigma, mode)
     flat = kp.reshape(-1, 2)
     kept = np.flatnonzero(weights.reshape(-1) > 0)

@@ -20,7 +20,11 @@ Where the module comes from (decided once per process, then reused):
 
 ``COURSE_NATIVE=off`` disables the C++ decoder (``available()`` is False), ``COURSE_NATIVE=prebuilt``
 forces route 2. ``COURSE_NATIVE_THREADS=N`` sets the default number of OpenMP threads (1: one
-thread; unset: OpenMP's default, i.e. ``OMP_NUM_THREADS`` or all cores).
+thread; unset: OpenMP's default, i.e. ``OMP_NUM_THREADS`` or all cores); every thread count is
+clamped to the processors available (:func:`max_threads`).
+
+Exercise snippets (:func:`build_snippet`, 07.3) compile into a private per-user folder
+(:func:`snippet_folder`); a folder another user owns or may write is refused.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -171,13 +176,21 @@ def gaussian_kernel(ksize: int) -> np.ndarray:
     return dark.gaussian_kernel_1d(int(ksize))
 
 
+def max_threads() -> int:
+    """The processors this process may run on: the most threads the decoder ever starts."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def default_threads() -> int:
-    """``COURSE_NATIVE_THREADS`` if set, else 0 (OpenMP's default number of threads)."""
+    """``COURSE_NATIVE_THREADS`` if set (clamped to :func:`max_threads`), else 0 (OpenMP's
+    default number of threads, which the extension clamps to the processors as well)."""
     value = os.environ.get("COURSE_NATIVE_THREADS", "").strip()
     if not value:
         return 0
     try:
-        return max(0, int(value))
+        return min(max(0, int(value)), max_threads())
     except ValueError as exc:
         raise ValueError(f"COURSE_NATIVE_THREADS: expected an int, got {value!r}") from exc
 
@@ -211,7 +224,9 @@ def decode(
     NaN or inf raise ValueError. Maps smaller than 5 pixels in H or W are decoded by the same
     rules (quarter needs 1 <= x <= W-2, DARK 2 <= x <= W-3: below that the argmax is kept).
     A map whose maximum is not positive gets (-1, -1). ``num_threads``: None reads
-    ``COURSE_NATIVE_THREADS`` (unset: OpenMP's default), 1 runs single-threaded.
+    ``COURSE_NATIVE_THREADS`` (unset: OpenMP's default), 1 runs single-threaded; any count is
+    clamped to :func:`max_threads`. ``dark`` refuses a ``blur_kernel`` above
+    ``2 * max(H, W, 5) + 1`` (``course_lib.dark.check_kernel_for``, as the numpy decoder).
     """
     if method not in METHODS:
         raise ValueError(f"method: the C++ decoder implements {', '.join(METHODS)}, got {method!r}")
@@ -222,36 +237,95 @@ def decode(
     threads = default_threads() if num_threads is None else int(num_threads)
     if threads < 0:
         raise ValueError(f"num_threads: expected None or an int >= 0, got {num_threads!r}")
+    threads = min(threads, max_threads())
     arr = as_heatmaps(heatmaps)
     n, k, h, w = arr.shape
     if n * k == 0:
         return np.zeros((n, k, 2), np.float32), np.zeros((n, k), np.float32)
     if h < 1 or w < 1:
         raise ValueError(f"heatmaps: expected H >= 1 and W >= 1, got shape {arr.shape}")
-    kernel = gaussian_kernel(int(blur_kernel)) if method == "dark" else None
-    return load_extension().decode(arr, method, int(blur_kernel), threads, kernel,
-                                   dark.LOG_FLOOR, dark.MAX_STEP)
+    kernel = None
+    if method == "dark":
+        kernel = gaussian_kernel(dark.check_kernel_for(int(blur_kernel), h, w))
+    ksize = int(blur_kernel) if method == "dark" else 1  # only DARK blurs
+    return load_extension().decode(arr, method, ksize, threads, kernel, dark.LOG_FLOOR,
+                                   dark.MAX_STEP)
+
+
+class UnsafeBuildFolderError(NativeUnavailableError, PermissionError):
+    """A folder to compile into is not private: another user owns it or may write into it (a
+    module planted there would run as the importing user), so nothing is built there."""
+
+
+def snippet_folder() -> Path:
+    """The default folder of :func:`build_snippet`: per user, never a shared predictable one.
+
+    ``$XDG_CACHE_HOME/heatmaps-to-keypoints/cpp`` (default ``~/.cache/...``); where no home
+    folder can be written, ``<system temp>/course_cpp-<uid>``. Created with mode 0700.
+    """
+    cache = os.environ.get("XDG_CACHE_HOME", "").strip()
+    try:
+        home = Path.home()
+    except RuntimeError:  # no home folder known
+        home = None
+    if cache or (home is not None and (os.access(home, os.W_OK) or (home / ".cache").is_dir())):
+        return (Path(cache) if cache else home / ".cache") / "heatmaps-to-keypoints" / "cpp"
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return Path(tempfile.gettempdir()) / f"course_cpp-{uid}"
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` created (mode 0700) if missing, then checked: a directory owned by this user
+    that neither group nor others may write (a symlink is judged by its target, and must be
+    ours too). Raises :class:`UnsafeBuildFolderError` naming the folder otherwise."""
+    path = Path(path)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not hasattr(os, "getuid"):  # no POSIX owners (Windows): the user's own profile folders
+        return path
+    uid = os.getuid()
+    for st, what in ((os.lstat(path), "the link"), (os.stat(path), "the folder")):
+        if st.st_uid != uid:
+            raise UnsafeBuildFolderError(
+                f"{path}: {what} is owned by uid {st.st_uid}, not by you (uid {uid}); refusing "
+                "to compile or import C++ modules there (pass folder= a folder of your own)"
+            )
+    mode = os.stat(path).st_mode
+    if not stat.S_ISDIR(mode):
+        raise UnsafeBuildFolderError(f"{path}: not a folder; refusing to build C++ modules there")
+    if mode & 0o022:
+        raise UnsafeBuildFolderError(
+            f"{path}: writable by {'group and others' if mode & 0o002 else 'its group'} (mode "
+            f"{stat.S_IMODE(mode):o}); refusing to compile or import C++ modules there (run "
+            f"`chmod go-w {path}` or pass folder= a private folder)"
+        )
+    return path
+
+
+def snippet_module_name(source: str, name: str) -> str:
+    """The module name :func:`build_snippet` gives ``source``: ``name_<md5 of the source>``."""
+    return f"{name}_{hashlib.md5(source.encode()).hexdigest()[:10]}"
 
 
 def build_snippet(source: str, name: str, *, folder: str | Path | None = None):
     """Compile a small cppimport C++ source (an exercise) into its own folder and import it.
 
     ``source`` must contain ``PYBIND11_MODULE(name, m)``; it is saved as ``name_<hash>.cpp``
-    (module renamed alike) under ``folder`` (default: the system's temporary folder), so that an
-    edited source gets a new module and no kernel restart is needed. Raises
-    :class:`NativeBuildError` with the compiler's ``error:`` lines when it does not compile
-    (remembered beside the source, so rerunning an unchanged broken source answers at once).
+    (module renamed alike, :func:`snippet_module_name`) under ``folder`` (default:
+    :func:`snippet_folder`, private to the user), so that an edited source gets a new module
+    and no kernel restart is needed. The folder and the module's subfolder must be private
+    (:func:`private_folder`): a folder another user owns or may write is refused with
+    :class:`UnsafeBuildFolderError`. Raises :class:`NativeBuildError` with the compiler's
+    ``error:`` lines when it does not compile (remembered beside the source, so rerunning an
+    unchanged broken source answers at once).
     """
     if f"PYBIND11_MODULE({name}," not in source.replace(" ", ""):
         raise ValueError(f"source: expected a line PYBIND11_MODULE({name}, m)")
-    digest = hashlib.md5(source.encode()).hexdigest()[:10]
-    unique = f"{name}_{digest}"
+    unique = snippet_module_name(source, name)
     text = re.sub(rf"PYBIND11_MODULE\(\s*{re.escape(name)}\s*,", f"PYBIND11_MODULE({unique},", source)
     if "cppimport" not in text.splitlines()[0]:
         text = "// cppimport\n" + text
-    root = Path(folder) if folder is not None else Path(tempfile.gettempdir()) / "course_cpp"
-    where = root / unique
-    where.mkdir(parents=True, exist_ok=True)
+    root = private_folder(Path(folder) if folder is not None else snippet_folder())
+    where = private_folder(root / unique)
     path = where / f"{unique}.cpp"
     if not path.is_file() or path.read_text() != text:
         config.write_atomic(path, text)

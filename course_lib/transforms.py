@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib.coco import FLIP_PAIRS, LOWER_BODY, UPPER_BODY
+from course_lib.coco import FLIP_PAIRS, LOWER_BODY, UPPER_BODY, flip_index
 
 
 def _as_size(size, name: str) -> tuple[int, int]:
@@ -211,6 +211,8 @@ def flip_keypoints(keypoints, visible, image_width, flip_pairs=FLIP_PAIRS):
 
     ``keypoints`` ``[..., K, 2]`` (or ``[..., K, 3]``: extra columns follow the keypoint),
     ``visible`` ``[..., K]``. Returns new ``(keypoints, visible)``. Its own inverse.
+    ``flip_pairs`` must form a permutation (``course_lib.coco.check_flip_pairs``: a keypoint in
+    two pairs, or paired with itself, raises ``ValueError``).
     """
     kp = np.array(keypoints, dtype=np.float64)
     vis = np.array(visible)
@@ -218,11 +220,7 @@ def flip_keypoints(keypoints, visible, image_width, flip_pairs=FLIP_PAIRS):
         raise ValueError(f"keypoints: expected shape [..., K, 2], got shape {kp.shape}")
     if vis.shape != kp.shape[:-1]:
         raise ValueError(f"visible: expected shape {kp.shape[:-1]}, got shape {vis.shape}")
-    perm = np.arange(kp.shape[-2])
-    for a, b in flip_pairs:
-        if not (0 <= a < len(perm) and 0 <= b < len(perm)):
-            raise ValueError(f"flip_pairs: pair {(a, b)} out of range for K = {len(perm)}")
-        perm[a], perm[b] = b, a
+    perm = flip_index(kp.shape[-2], flip_pairs)  # refuses pairs out of range or overlapping
     kp = kp[..., perm, :]
     vis = vis[..., perm]
     kp[..., 0] = (float(image_width) - 1.0) - kp[..., 0]

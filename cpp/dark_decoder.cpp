@@ -29,6 +29,12 @@
 // Input: a float32 array [N, K, H, W]; pybind11 makes a C-contiguous copy only when the array is
 // not already C-contiguous float32 (the input is never written). NaN or inf -> ValueError.
 // The work runs without the GIL, in parallel over the N*K maps with OpenMP when compiled with it.
+//
+// Bounds (the same as course_lib.dark's, so both decoders refuse the same input): DARK's
+// blur_kernel is at most 2 * max(H, W, 5) + 1, and the per-thread buffer is 5 doubles per window
+// row (never a copy of the window); the thread count is clamped to the processors; an exception
+// inside the parallel region (e.g. std::bad_alloc) is caught there and rethrown after it, so it
+// reaches Python as an exception (MemoryError, ValueError) instead of aborting the process.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -36,6 +42,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -51,6 +58,8 @@ namespace py = pybind11;
 namespace {
 
 enum Method { ARGMAX = 0, QUARTER = 1, DARK = 2 };
+
+constexpr int kMaxKernel = (1 << 21) + 1;  // course_lib.dark.MAX_KERNEL
 
 // What course_lib.dark fixes for both decoders: the blur kernel, the log floor, the step clip.
 struct DarkRule {
@@ -232,41 +241,43 @@ bool dark_step(const float* h, int H, int W, int x, int y, float peak, const Dar
     const std::vector<double>& g = rule.g;
     const int r = KR > 0 ? KR : static_cast<int>(g.size()) / 2;
     const int R = r + 2, S = 2 * R + 1;  // the window: rows y-R..y+R, columns x-R..x+R
-    // 1. The window's rows: read in place when the window lies inside the map, otherwise copied
-    //    into a zero-filled buffer (the zero padding of the modulation).
-    thread_local std::vector<float> win;
+    // 1.-2. Horizontal blur of every window row at the 5 columns x-2..x+2. Inside the map the
+    //    rows are read in place (five independent sums: the CPU overlaps them). At a border the
+    //    zero padding is never materialised: rows outside the map blur to 0, and the terms of a
+    //    column outside the map (g * 0) are skipped, which leaves each sum bit-identical. So the
+    //    memory is S * 5 doubles whatever the kernel, never an S x S copy.
     thread_local std::vector<double> hblur;
     hblur.resize(static_cast<size_t>(S) * 5);
-    const float* base;
-    int64_t stride;
-    if (x - R >= 0 && x + R < W && y - R >= 0 && y + R < H) {
-        base = h + static_cast<int64_t>(y - R) * W + (x - R);
-        stride = W;
-    } else {
-        win.assign(static_cast<size_t>(S) * S, 0.0f);
-        const int xa = std::max(0, x - R), xb = std::min(W - 1, x + R);
-        for (int yy = std::max(0, y - R); yy <= std::min(H - 1, y + R); ++yy)
-            std::copy(h + static_cast<int64_t>(yy) * W + xa, h + static_cast<int64_t>(yy) * W + xb + 1,
-                      win.data() + static_cast<size_t>(yy - y + R) * S + (xa - x + R));
-        base = win.data();
-        stride = S;
-    }
-    // 2. Horizontal blur of every window row at the 5 columns x-2..x+2 (five independent sums:
-    //    the CPU overlaps them).
     const double* gk = g.data();
+    const bool inside = x - R >= 0 && x + R < W && y - R >= 0 && y + R < H;
     for (int row = 0; row < S; ++row) {
-        const float* w = base + row * stride;
-        double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
-        for (int t = 0; t <= 2 * r; ++t) {
-            const double gt = gk[t];
-            a0 += gt * w[t];
-            a1 += gt * w[t + 1];
-            a2 += gt * w[t + 2];
-            a3 += gt * w[t + 3];
-            a4 += gt * w[t + 4];
-        }
         double* o = hblur.data() + static_cast<size_t>(row) * 5;
-        o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4;
+        const int yy = y - R + row;
+        if (yy < 0 || yy >= H) {
+            o[0] = o[1] = o[2] = o[3] = o[4] = 0.0;
+            continue;
+        }
+        const float* line = h + static_cast<int64_t>(yy) * W;
+        if (inside) {
+            const float* w = line + (x - R);
+            double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0, a4 = 0.0;
+            for (int t = 0; t <= 2 * r; ++t) {
+                const double gt = gk[t];
+                a0 += gt * w[t];
+                a1 += gt * w[t + 1];
+                a2 += gt * w[t + 2];
+                a3 += gt * w[t + 3];
+                a4 += gt * w[t + 4];
+            }
+            o[0] = a0; o[1] = a1; o[2] = a2; o[3] = a3; o[4] = a4;
+            continue;
+        }
+        for (int c = 0; c < 5; ++c) {  // column x - R + t + c must lie in [0, W - 1]
+            const int t0 = std::max(0, R - x - c), t1 = std::min(2 * r, W - 1 - x + R - c);
+            double a = 0.0;
+            for (int t = t0; t <= t1; ++t) a += gk[t] * line[x - R + t + c];
+            o[c] = a;
+        }
     }
     // 3. Vertical blur: the blurred 5x5 patch P[2 + dy][2 + dx] around the argmax.
     double P[5][5];
@@ -331,13 +342,22 @@ void decode_one(const float* h, int H, int W, Method method, const DarkRule& rul
     coord[1] = fy;
 }
 
-int default_threads() {
+// The number of threads to use: num_threads <= 0 means OpenMP's default (OMP_NUM_THREADS or all
+// cores); either way at most the processors available, so that no thread count can make libgomp
+// fail to create its threads and exit the process.
+int clamp_threads(int num_threads) {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    const int procs = std::max(1, omp_get_num_procs());
+    if (num_threads <= 0) num_threads = omp_get_max_threads();
+    return std::max(1, std::min(num_threads, procs));
 #else
+    (void)num_threads;
     return 1;
 #endif
 }
+
+// The widest kernel for H x W maps (course_lib.dark.max_kernel): 2 * max(H, W, 5) + 1.
+int64_t max_kernel(int64_t H, int64_t W) { return 2 * std::max<int64_t>({H, W, 5}) + 1; }
 
 py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> heatmaps,
                  const std::string& method, int blur_kernel, int num_threads,
@@ -359,11 +379,18 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
                               ", W=" + std::to_string(Wl));
     if (!(log_floor > 0.0) || !(max_step > 0.0))
         throw py::value_error("log_floor, max_step: expected positive numbers");
+    if (m == DARK && N * K > 0 && blur_kernel > max_kernel(Hl, Wl))
+        throw py::value_error("blur_kernel: expected at most " + std::to_string(max_kernel(Hl, Wl)) +
+                              " (2 * max(H, W, 5) + 1 for maps of " + std::to_string(Hl) + " x " +
+                              std::to_string(Wl) + ": a wider kernel blurs the whole map flat), got " +
+                              std::to_string(blur_kernel));
     DarkRule rule;
     rule.log_floor = log_floor;
     rule.max_step = max_step;
     std::vector<double>& g = rule.g;
-    if (kernel.is_none()) {
+    if (m != DARK) {
+        // argmax and quarter never blur: no kernel is built, whatever blur_kernel says
+    } else if (kernel.is_none()) {
         g = opencv_gaussian_kernel(blur_kernel);
     } else {
         auto kv = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(kernel);
@@ -371,7 +398,7 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
             throw py::value_error("kernel: expected a 1-D array of blur_kernel weights");
         g.assign(kv.data(), kv.data() + blur_kernel);
     }
-    if (num_threads <= 0) num_threads = default_threads();
+    num_threads = clamp_threads(num_threads);
 
     py::array_t<float> coords({N, K, static_cast<int64_t>(2)});
     py::array_t<float> scores({N, K});
@@ -382,17 +409,28 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
     float* out_c = coords.mutable_data();
     float* out_s = scores.mutable_data();
     int64_t first_bad = -1;
+    std::exception_ptr failure = nullptr;  // the first exception of the parallel region
     {
         py::gil_scoped_release release;
         std::vector<unsigned char> bad(static_cast<size_t>(maps), 0);
         const int64_t plane = static_cast<int64_t>(H) * W;
+        // No exception may leave an OpenMP region (the process would abort): each map's work
+        // catches its own (std::bad_alloc of a window buffer, ...), the first one is kept and
+        // rethrown after the region, where pybind11 turns it into a Python exception.
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) num_threads(num_threads) if (num_threads > 1 && maps > 1)
 #endif
         for (int64_t i = 0; i < maps; ++i) {
-            bool b = false;
-            decode_one(src + i * plane, H, W, m, rule, out_c + 2 * i, out_s + i, &b);
-            bad[i] = b;
+            try {
+                bool b = false;
+                decode_one(src + i * plane, H, W, m, rule, out_c + 2 * i, out_s + i, &b);
+                bad[i] = b;
+            } catch (...) {
+#ifdef _OPENMP
+#pragma omp critical(dark_decoder_failure)
+#endif
+                if (!failure) failure = std::current_exception();
+            }
         }
         for (int64_t i = 0; i < maps; ++i)
             if (bad[i]) {
@@ -400,6 +438,7 @@ py::tuple decode(py::array_t<float, py::array::c_style | py::array::forcecast> h
                 break;
             }
     }
+    if (failure) std::rethrow_exception(failure);
     if (first_bad >= 0)
         throw py::value_error("heatmaps: contains NaN or inf (first in map n=" +
                               std::to_string(first_bad / K) + ", k=" + std::to_string(first_bad % K) +
@@ -420,8 +459,9 @@ PYBIND11_MODULE(dark_decoder, m) {
     m.def(
         "gaussian_kernel",
         [](int ksize) {
-            if (ksize < 1 || ksize % 2 == 0)
-                throw py::value_error("ksize: expected a positive odd int, got " + std::to_string(ksize));
+            if (ksize < 1 || ksize % 2 == 0 || ksize > kMaxKernel)
+                throw py::value_error("ksize: expected a positive odd int <= " +
+                                      std::to_string(kMaxKernel) + ", got " + std::to_string(ksize));
             const std::vector<double> k = opencv_gaussian_kernel(ksize);
             py::array_t<double> out(static_cast<py::ssize_t>(k.size()));
             std::copy(k.begin(), k.end(), out.mutable_data());

@@ -189,3 +189,89 @@ def test_check_flip_keypoints(monkeypatch):
 
     with pytest.raises(checks.ExerciseError, match="off by one"):
         checks.check_flip_keypoints(off_by_one)
+
+
+# --- what the validator also reports (strict: the files a dataset trains on) -----------------
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["images"][1].update(id=1), r"image #1 \(id 1\): duplicate image id 1"),
+    (lambda d: d["images"][0].update(width=0), r"image #0 \(id 1\): width must be positive, got 0"),
+    (lambda d: d["images"][1].update(height=-80), r"image #1 \(id 2\): height must be positive, got -80"),
+    (lambda d: d["images"][0].update(width=float("nan")), r"image #0 \(id 1\): width must be a number"),
+    (lambda d: d["images"][0].update(id="1"), r"image #0 \(id '1'\): id must be a number"),
+    (lambda d: d["annotations"][0].update(num_keypoints=12),
+     r"annotation #0 \(id 1\): num_keypoints is 12 but 17 keypoints are labelled \(v > 0\)"),
+    (lambda d: d["annotations"][1]["keypoints"].__setitem__(2, 0),
+     r"annotation #1 \(id 2\): num_keypoints is 17 but 16 keypoints are labelled"),
+    (lambda d: d["annotations"][1].update(category_id=3),
+     r"annotation #1 \(id 2\): category_id 3 is not in categories"),
+    (lambda d: d["annotations"][0].update(area=float("nan")), r"annotation #0 \(id 1\): area must be a number, got nan"),
+    (lambda d: d["annotations"][0].update(area=-5.0), r"annotation #0 \(id 1\): area must be >= 0, got -5.0"),
+    (lambda d: d["annotations"][0].update(bbox=[1, 2, float("inf"), 3]), r"annotation #0 \(id 1\): bbox must be 4 numbers"),
+    (lambda d: d["annotations"][0].update(iscrowd=True), r"annotation #0 \(id 1\): iscrowd must be a number, got True"),
+    (lambda d: d["annotations"][0].update(image_id="1"), r"annotation #0 \(id 1\): image_id must be a number"),
+    (lambda d: d["categories"].append({"name": "dog"}), r"category #1 \(id \?\): missing key\(s\) id"),
+    (lambda d: d["categories"].append(dict(coco.PERSON_CATEGORY)), r"category #1 \(id 1\): duplicate category id 1"),
+    (lambda d: d.update(images={"id": 1}), r"'images' must be a list, got dict"),
+])  # fmt: skip
+def test_validator_reports_ids_sizes_counts_and_categories(tmp_path, mutate, message):
+    data = _data()
+    mutate(data)
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(coco.AnnotationError, match=message) as info:
+        coco.load_coco(path)
+    assert str(info.value).startswith(f"{path}: ")  # the file is named first
+
+
+def test_validator_reports_every_problem_with_its_annotation(tmp_path):
+    data = _data()
+    data["annotations"][0].update(area=float("nan"), num_keypoints=3)
+    data["annotations"][1].update(category_id=9)
+    with pytest.raises(coco.AnnotationError) as info:
+        coco.validate_coco_keypoints(data, source="x.json")
+    text = str(info.value)
+    assert text.startswith("x.json: 3 problem(s)")
+    assert "annotation #0 (id 1): area" in text and "annotation #0 (id 1): num_keypoints" in text
+    assert "annotation #1 (id 2): category_id 9" in text
+
+
+def test_numpy_numbers_are_numbers():
+    data = _data()
+    data["images"][0]["id"] = np.int64(1)
+    data["annotations"][0]["area"] = np.float32(900.0)
+    data["annotations"][0]["keypoints"][0] = np.float64(10.0)
+    coco.validate_coco_keypoints(data)
+
+
+def test_evaluation_mode_follows_pycocotools_rules():
+    """For the evaluator: what pycocotools reads as meaningful is not an error there."""
+    data = _data()
+    data["annotations"][0]["num_keypoints"] = 0  # pycocotools: an ignored ground truth
+    del data["annotations"][1]["iscrowd"]  # counts as 0
+    del data["annotations"][1]["num_keypoints"]  # counted from the keypoints
+    data["annotations"].append(_ann(3, image_id=7))  # an image that is not evaluated
+    data["annotations"].append(_ann(4, category_id=5))  # a category that is not evaluated
+    data["images"].append({"id": 3})  # only the id is read
+    coco.validate_coco_keypoints(data, evaluation=True)
+    with pytest.raises(coco.AnnotationError):
+        coco.validate_coco_keypoints(data)
+    data["annotations"][0]["area"] = float("nan")  # a NaN area changes OKS: refused in both
+    with pytest.raises(coco.AnnotationError, match=r"annotation #0 \(id 1\): area"):
+        coco.validate_coco_keypoints(data, evaluation=True)
+
+
+def test_real_size_file_validates_fast():
+    import time
+
+    one = _ann()
+    data = {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 64, "height": 80}
+                       for i in range(1, 5001)],
+            "annotations": [dict(one, id=i, image_id=1 + i % 5000, keypoints=list(one["keypoints"]))
+                            for i in range(1, 20001)],
+            "categories": [coco.PERSON_CATEGORY]}  # fmt: skip
+    start = time.perf_counter()
+    coco.validate_coco_keypoints(data)
+    coco.validate_coco_keypoints(data, evaluation=True)
+    assert time.perf_counter() - start < 1.0  # a vectorised pass (the slow one only on error)

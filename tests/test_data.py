@@ -187,3 +187,73 @@ def test_errors(coco_fixture, tmp_path):
         make(coco_fixture, input_size=(48,))
     with pytest.raises(IndexError):
         make(coco_fixture)[99]
+
+
+def _write(tmp_path, coco_fixture, mutate, name="bad.json"):
+    ann_file = coco_fixture[0]
+    data = json.loads(ann_file.read_text())
+    mutate(data)
+    path = tmp_path / name
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda d: d["annotations"][0].pop("bbox"), r"annotation #0 \(id 1\): missing key\(s\) bbox"),
+    (lambda d: d["annotations"][1].update(image_id="2"), r"annotation #1 \(id 2\): image_id must be a number"),
+    (lambda d: d["annotations"][0]["keypoints"].__setitem__(5, None), r"annotation #0 \(id 1\): keypoints\[5\]"),
+    (lambda d: d["annotations"][0].update(area=float("nan")), r"annotation #0 \(id 1\): area"),
+    (lambda d: d["images"][0].pop("width"), r"image #0 \(id 1\): missing key\(s\) width"),
+    (lambda d: d["images"][0].update(height=0), r"image #0 \(id 1\): height must be positive"),
+    (lambda d: d.pop("images"), r"missing top-level key\(s\) images"),
+])  # fmt: skip
+def test_malformed_annotation_file_is_named_with_the_annotation_and_field(
+        coco_fixture, tmp_path, mutate, message):
+    from course_lib.coco import AnnotationError
+
+    path = _write(tmp_path, coco_fixture, mutate)
+    with pytest.raises(AnnotationError, match=message) as info:
+        TopDownDataset(path, coco_fixture[1], input_size=INPUT, heatmap_size=HEATMAP)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_unreadable_annotation_and_boxes_files_are_named(coco_fixture, tmp_path):
+    from course_lib.coco import AnnotationError
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"images": [')
+    with pytest.raises(AnnotationError, match="not valid JSON") as info:
+        TopDownDataset(bad, coco_fixture[1], input_size=INPUT, heatmap_size=HEATMAP)
+    assert str(bad) in str(info.value)
+    with pytest.raises(ValueError, match="not valid JSON") as info:
+        make(coco_fixture, boxes_file=bad)
+    assert str(bad) in str(info.value)
+
+
+@pytest.mark.parametrize("dets, message", [
+    ({"image_id": 1}, "expected a JSON list"),
+    ([{"image_id": 1, "category_id": 1, "score": 0.9}], r"\[0\]: missing 'bbox'"),
+    ([{"category_id": 1, "bbox": [1, 2, 3, 4]}], r"\[0\]: missing 'image_id'"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4]}, 5], r"\[1\]: expected an object"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, float("nan"), 4]}], r"\[0\]\['bbox'\]: expected 4 finite numbers"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3]}], r"\[0\]\['bbox'\]: expected 4 finite numbers"),
+    ([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": "high"}], r"\[0\]\['score'\]"),
+    ([{"image_id": "1", "category_id": 1, "bbox": [1, 2, 3, 4]}], r"\[0\]\['image_id'\]"),
+])  # fmt: skip
+def test_malformed_boxes_file_names_the_entry(coco_fixture, tmp_path, dets, message):
+    path = tmp_path / "dets.json"
+    path.write_text(json.dumps(dets))
+    with pytest.raises(ValueError, match=message) as info:
+        make(coco_fixture, boxes_file=path)
+    assert str(path) in str(info.value)
+
+
+def test_bad_flip_pairs_and_sigma_are_refused_at_construction(coco_fixture):
+    with pytest.raises(ValueError, match="flip_pairs"):
+        make(coco_fixture, flip_pairs=((1, 2), (2, 3)))
+    with pytest.raises(ValueError, match="flip_pairs"):
+        make(coco_fixture, flip_pairs=((5, 6), (7, 17)))
+    with pytest.raises(ValueError, match="sigma"):
+        make(coco_fixture, sigma=1e-300)
+    with pytest.raises(ValueError, match="sigma"):
+        make(coco_fixture, sigma=1e6)

@@ -365,11 +365,30 @@ def test_return_arrays_equal_pycocotools_eval():
         (lambda g, r: r[0].pop("score"), "missing 'score'"),
         (lambda g, r: r[0].__setitem__("score", float("nan")), "score"),
         (lambda g, r: r[0]["keypoints"].__setitem__(3, float("inf")), "NaN or inf"),
-        (lambda g, r: g["annotations"].append(person(1, 1, shift=(50, 0))), "more than once"),
-        (lambda g, r: g["annotations"][0]["keypoints"].pop(), "51 numbers"),
+        (lambda g, r: g["annotations"].append(person(1, 1, shift=(50, 0))),
+         r"annotation #1 \(id 1\): duplicate annotation id 1"),
+        (lambda g, r: g["annotations"][0]["keypoints"].pop(),
+         r"annotation #0 \(id 1\): keypoints has 50 values, expected 51"),
         (lambda g, r: (r[0].__setitem__("bbox", [0, 0, 5, 5]), r[1].pop("bbox", None)), "bbox"),
         (lambda g, r: g.pop("categories"), "categories"),
-        (lambda g, r: g["annotations"][0].pop("id"), "has no 'id'"),
+        (lambda g, r: g["annotations"][0].pop("id"), r"annotation #0 \(id \?\): missing key\(s\) id"),
+        (lambda g, r: g["annotations"][0].update(area=float("nan")),
+         r"annotation #0 \(id 1\): area must be a number, got nan"),
+        (lambda g, r: g["annotations"][0].update(bbox=[0, 0, "w", 5]), r"annotation #0 \(id 1\): bbox"),
+        (lambda g, r: g["annotations"][0].update(iscrowd="no"), r"annotation #0 \(id 1\): iscrowd"),
+        (lambda g, r: g["images"][0].update(id=[1]), r"image #0"),
+        (lambda g, r: r[0].__setitem__("category_id", "1"),
+         r"results\[0\]\['category_id'\]: expected an int id, got '1' \(str\)"),
+        (lambda g, r: r[1].__setitem__("category_id", True), r"results\[1\]\['category_id'\]"),
+        (lambda g, r: r[1].__setitem__("category_id", 1.5), r"results\[1\]\['category_id'\]"),
+        (lambda g, r: r[1].__setitem__("image_id", "1"), r"results\[1\]\['image_id'\]: expected an int"),
+        (lambda g, r: r[0].__setitem__("image_id", None), r"results\[0\]\['image_id'\]"),
+        (lambda g, r: r[0].__setitem__("score", "0.9"), r"results\[0\]\['score'\]"),
+        (lambda g, r: r[0].__setitem__("score", True), r"results\[0\]\['score'\]"),
+        (lambda g, r: (r[0].__setitem__("bbox", [0, 0, "5", 5]), r[1].__setitem__("bbox", [0, 0, 5, 5])),
+         r"results\[0\]\['bbox'\]: expected 4 finite numbers"),
+        (lambda g, r: (r[0].__setitem__("bbox", [0, 0, 5, 5]), r[1].__setitem__("bbox", [0, 0, float("nan"), 5])),
+         r"results\[1\]\['bbox'\]: expected 4 finite numbers"),
     ],
 )
 def test_bad_input_gets_clear_error(mutate, message):
@@ -504,18 +523,64 @@ def test_integer_keypoints_and_unsorted_image_ids():
     same_as_pycocotools(gt, results)
 
 
-def test_segmentation_results_take_their_area_from_the_mask():
-    from pycocotools import mask as mask_utils
+def test_segmentation_of_results_never_reaches_the_rle_decoder(monkeypatch):
+    """Keypoint results need no mask: a result's segmentation is dropped before pycocotools'
+    C decoder could read a malformed counts string past its end (both evaluators)."""
+    import pycocotools.mask
+    from pycocotools import _mask
 
-    m = np.zeros((480, 640), dtype=np.uint8, order="F")
-    m[0:200, 0:100] = 1  # 20000 px: large
-    rle = mask_utils.encode(m)
-    rle["counts"] = rle["counts"].decode()
+    from course_lib.evaluate import pycocotools_stats
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the RLE decoder was called")
+
+    for module in (pycocotools.mask, _mask):
+        for name in ("area", "decode", "frPyObjects", "toBbox", "merge", "iou"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refuse)
+    malformed = {"size": [480, 640], "counts": "o" * 64}  # every byte says "more follows"
     gts = [person(1, 1, area=20000.0, scale=1.5)]
-    fp = det(1, shift=(400, 300), scale=0.3, score=0.95, segmentation=rle)
-    good = det(1, scale=1.5, score=0.5, segmentation=rle)
-    s = same_as_pycocotools(coco(gts), [fp, good])
-    assert s["APl"] < 0.99  # the mask's area puts the small false positive in "large"
+    fp = det(1, shift=(400, 300), scale=0.3, score=0.95, segmentation=malformed)
+    good = det(1, scale=1.5, score=0.5, segmentation=[[0, 0, 10, 0, 10, 10]])
+    plain = [{k: v for k, v in r.items() if k != "segmentation"} for r in (fp, good)]
+    before = copy.deepcopy([fp, good])
+    ours = evaluate_keypoints(coco(gts), [fp, good])
+    assert ours == evaluate_keypoints(coco(gts), plain)
+    assert pycocotools_stats(coco(gts), [fp, good]) == ours
+    assert [fp, good] == before  # the input keeps its segmentation
+    monkeypatch.undo()
+    assert ours == _pycoco(coco(gts), plain)[0]
+
+
+def test_integral_float_ids_are_ids_as_in_pycocotools():
+    gt = coco([person(1, 1, area=8000.0), person(2, 2, area=6000.0)], num_images=2)
+    results = [det(1.0, category_id=1.0), det(2, shift=(3, 0), category_id=np.int64(1))]
+    s = same_as_pycocotools(gt, results)
+    assert s["AP"] > 0.5
+
+
+def test_malformed_annotation_file_names_the_file_the_annotation_and_the_field(tmp_path):
+    gt = coco([person(1, 1, area=8000.0), person(7, 1, shift=(50, 0))])
+    gt["annotations"][1]["keypoints"][4] = "twelve"
+    path = tmp_path / "gt.json"
+    path.write_text(json.dumps(gt))
+    with pytest.raises(ValueError) as info:
+        evaluate_keypoints(path, [det(1)])
+    text = str(info.value)
+    assert str(path) in text and "annotation #1 (id 7)" in text and "keypoints[4]" in text
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON") as info:
+        evaluate_keypoints(path, [det(1)])
+    assert str(path) in str(info.value)
+    res = tmp_path / "res.json"
+    res.write_text("[{")
+    with pytest.raises(ValueError, match="not valid JSON") as info:
+        evaluate_keypoints(coco([]), res)
+    assert str(res) in str(info.value)
+    res.write_text(json.dumps([det(1), det(1, category_id="1")]))
+    with pytest.raises(ValueError, match=r"results\[1\]\['category_id'\]") as info:
+        evaluate_keypoints(coco([person(1, 1)]), res)
+    assert str(info.value).startswith(f"{res}: ")
 
 
 def test_far_pair_shortcut_never_skips_a_pair_at_or_above_half():

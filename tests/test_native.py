@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -257,7 +258,8 @@ cfg['extra_compile_args'] += ['-O0', '-g0']
 
 
 def test_snippet_builds_and_a_compile_error_is_readable():
-    # the default folder (the system's temporary one) caches builds: later runs compile nothing
+    # the default folder (private, per user: native.snippet_folder()) caches builds: later runs
+    # compile nothing
     module = native.build_snippet(SNIPPET, "snippet")
     assert module.twice(21) == 42
     assert native.build_snippet(SNIPPET, "snippet") is module
@@ -361,3 +363,67 @@ def test_the_step_rule_comes_from_course_lib_dark(monkeypatch):
     assert np.abs(small - start).max() == pytest.approx(0.25)
     with pytest.raises(ValueError, match="max_step"):
         native.load_extension().decode(maps, "dark", 11, 1, None, 1e-10, 0.0)
+
+
+# --- exercise snippets build in a private folder ---------------------------------------------
+
+
+def test_snippets_build_in_a_private_per_user_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = native.snippet_folder()
+    assert root == tmp_path / "cache" / "heatmaps-to-keypoints" / "cpp"
+    assert not str(root).startswith(str(Path("/tmp/course_cpp")))
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    default = native.snippet_folder()
+    assert default != Path(tempfile.gettempdir()) / "course_cpp"
+    assert str(default).endswith(os.path.join("heatmaps-to-keypoints", "cpp")) or \
+        default.name == f"course_cpp-{os.getuid()}"
+
+
+def _refused(folder, match):
+    with pytest.raises(native.UnsafeBuildFolderError, match=match) as info:
+        native.build_snippet(SNIPPET, "snippet", folder=folder)
+    assert str(folder) in str(info.value)
+    assert isinstance(info.value, native.NativeUnavailableError)  # exercise checks report it
+
+
+def test_snippet_folder_writable_by_others_is_refused(tmp_path, monkeypatch):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    _refused(shared, "writable by")
+    shared.chmod(0o775)
+    _refused(shared, "writable by")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    planted = tmp_path / "cache" / "heatmaps-to-keypoints" / "cpp"
+    planted.mkdir(parents=True)
+    planted.chmod(0o777)  # the default folder, prepared by someone else: refused as well
+    with pytest.raises(native.UnsafeBuildFolderError, match=str(planted)):
+        native.build_snippet(SNIPPET, "snippet")
+    assert list(planted.iterdir()) == []  # nothing was written into it
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="chown to another user needs root")
+def test_snippet_folder_owned_by_another_user_is_refused(tmp_path):
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 4242, 4242)
+    _refused(theirs, "owned by uid 4242")
+    # a private root, but the module's own subfolder planted by another user
+    mine = tmp_path / "mine"
+    mine.mkdir(mode=0o700)
+    unique = native.snippet_module_name(SNIPPET, "snippet")
+    (mine / unique).mkdir(mode=0o755)
+    os.chown(mine / unique, 4242, 4242)
+    with pytest.raises(native.UnsafeBuildFolderError, match="owned by uid 4242") as info:
+        native.build_snippet(SNIPPET, "snippet", folder=mine)
+    assert str(mine / unique) in str(info.value)
+
+
+def test_snippet_folder_symlink_to_a_foreign_folder_is_refused(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    target.chmod(0o777)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    _refused(link, "writable by")
