@@ -1,4 +1,5 @@
-"""course_lib.models: torchvision's parameter names, shapes, SimpleBaseline's head and init."""
+"""course_lib.models (the ResNet side): torchvision's names, shapes, SimpleBaseline's head, init,
+the package's public names and the builder."""
 
 from __future__ import annotations
 
@@ -188,3 +189,26 @@ def test_head_channels_sets_the_deconvolution_width_and_keeps_the_output_shape()
         assert model(torch.zeros(1, 3, 128, 96)).shape == (1, 17, 32, 24)
     with pytest.raises(ValueError, match="head_channels"):
         pose_resnet(18, head_channels=0)
+
+
+def test_the_package_keeps_its_public_names():
+    names = ("pose_resnet", "load_imagenet_weights", "count_parameters", "count_flops",
+             "shape_table", "DeconvHead", "ResNetBackbone", "PoseResNet", "BasicBlock",
+             "Bottleneck", "RESNET_SPECS", "IMAGENET_URLS", "pose_hrnet", "pose_hrformer",
+             "build_pose_model", "load_hrnet_imagenet_weights")
+    assert [n for n in names if not hasattr(models, n)] == []
+    assert set(names) <= set(models.__all__)
+    assert models.BACKBONES == ("resnet", "hrnet_w32", "hrnet_w48", "hrnet_mini",
+                                "hrformer_tiny", "hrformer_small", "hrformer_base")
+
+
+def test_build_pose_model_of_resnet_equals_pose_resnet():
+    torch.manual_seed(0)
+    a = models.build_pose_model("resnet", depth=18, num_keypoints=5, head_channels=64,
+                                zero_init_residual=True)
+    torch.manual_seed(0)
+    b = models.pose_resnet(18, 5, head_channels=64, zero_init_residual=True)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    with pytest.raises(ValueError, match=r"backbone: expected one of resnet, .*got 'vgg'"):
+        models.build_pose_model("vgg")

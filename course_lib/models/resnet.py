@@ -1,6 +1,7 @@
 """ResNet backbone + three deconvolutions: the SimpleBaseline pose network.
 
-Taught in ``04_resnet_deconv.ipynb`` (trained in ``05_training_mse.ipynb``).
+Taught in ``04_resnet_deconv.ipynb`` (trained in ``05_training_mse.ipynb``; raced against the
+high-resolution networks of :mod:`course_lib.models.hrnet` in ``09_hrnet_hrformer.ipynb``).
 
 The backbone is written out here, but every parameter carries torchvision's name
 (``conv1``, ``bn1``, ``layer1.0.conv1``, ..., ``layer4.2.downsample.1``), so an ImageNet state
@@ -209,6 +210,20 @@ class PoseResNet(nn.Module):
             raise ValueError(f"x: expected a tensor [N, 3, H, W], got shape {tuple(x.shape)}")
         return self.head(self.backbone(x))
 
+    def stages(self) -> list[tuple[str, nn.Module]]:
+        """The network as named pieces applied one after the other (for ``shape_table``)."""
+        b = self.backbone
+        pieces: list[tuple[str, nn.Module]] = [
+            ("stem: conv1 7x7/2 + bn + relu", nn.Sequential(b.conv1, b.bn1, b.relu)),
+            ("maxpool 3x3/2", b.maxpool),
+        ]
+        pieces += [(f"layer{i}", getattr(b, f"layer{i}")) for i in range(1, 5)]
+        deconvs = list(self.head.deconv_layers)
+        for i in range(0, len(deconvs), 3):
+            pieces.append((f"deconv{i // 3 + 1} 4x4/2 + bn + relu", nn.Sequential(*deconvs[i:i + 3])))
+        pieces.append(("final 1x1 conv", self.head.final_layer))
+        return pieces
+
 
 def pose_resnet(depth: int = 50, num_keypoints: int = 17, *, head_channels: int = 256,
                 zero_init_residual: bool = False) -> PoseResNet:
@@ -281,77 +296,3 @@ def load_imagenet_weights(model: nn.Module, path_or_url: str | os.PathLike | Non
             f"(first: {result.missing_keys[0]}); expected a torchvision ResNet-{backbone.depth}"
         )
     return list(result.unexpected_keys)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def count_flops(model: nn.Module, input_size: tuple[int, int] = (192, 256)) -> int:
-    """Multiply-accumulates (MACs) of convolutions and linear layers for one ``(W, H)`` input.
-
-    Papers report these MACs as "FLOPs" (SimpleBaseline ResNet-50 at 256x192: 8.9 G).
-    Counted with forward hooks: ``MACs = out elements * in_channels/groups * kernel area``.
-    """
-    total = 0
-
-    def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.ConvTranspose2d):
-            # every input pixel is scattered through the whole kernel
-            kh, kw = module.kernel_size
-            total += inputs[0].numel() * module.out_channels // module.groups * kh * kw
-        elif isinstance(module, nn.Conv2d):
-            kh, kw = module.kernel_size
-            total += output.numel() * module.in_channels // module.groups * kh * kw
-        elif isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            w, h = input_size
-            model(torch.zeros(1, 3, h, w))
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
-    return int(total)
-
-
-def shape_table(model: PoseResNet, input_size: tuple[int, int] = (192, 256)) -> list[dict]:
-    """One row per stage: name, output shape ``[C, H, W]``, stride w.r.t. the input, parameters.
-
-    Used by ``04_resnet_deconv.ipynb`` to follow a crop from pixels to heatmaps.
-    """
-    w, h = input_size
-    stages: list[tuple[str, nn.Module]] = [
-        ("stem: conv1 7x7/2 + bn + relu", nn.Sequential(model.backbone.conv1, model.backbone.bn1,
-                                                        model.backbone.relu)),
-        ("maxpool 3x3/2", model.backbone.maxpool),
-    ]
-    stages += [(f"layer{i}", getattr(model.backbone, f"layer{i}")) for i in range(1, 5)]
-    deconvs = list(model.head.deconv_layers)
-    for i in range(0, len(deconvs), 3):
-        stages.append((f"deconv{i // 3 + 1} 4x4/2 + bn + relu", nn.Sequential(*deconvs[i:i + 3])))
-    stages.append(("final 1x1 conv", model.head.final_layer))
-    rows = []
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        x = torch.zeros(1, 3, h, w)
-        rows.append({"stage": "input", "shape": (3, h, w), "stride": 1, "params": 0})
-        for name, module in stages:
-            x = module(x)
-            rows.append({
-                "stage": name,
-                "shape": tuple(x.shape[1:]),
-                "stride": h / x.shape[2],
-                "params": sum(p.numel() for p in module.parameters()),
-            })
-    model.train(was_training)
-    return rows
