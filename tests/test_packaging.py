@@ -75,14 +75,39 @@ def test_notebooks_exist_for_every_course_step():
     assert {"00", "01", "02", "03", "04", "05", "06", "07", "08"} <= names
 
 
+DISTRIBUTED = ["course_lib", "course_lib.*", "heatmaps_to_keypoints"]
+
+
 def test_every_course_lib_package_is_in_the_distribution():
-    """Sub-packages (train/, checks/, widgets/) ship in the wheel: setuptools finds them all."""
+    """Sub-packages (train/, checks/, widgets/) and the seed package's import name
+    (``heatmaps_to_keypoints/``) ship in the wheel: setuptools finds them all, nothing else."""
     from setuptools import find_packages
 
-    found = set(find_packages(str(ROOT), include=["course_lib", "course_lib.*"]))
-    folders = {".".join(p.parent.relative_to(ROOT).parts)
-               for p in (ROOT / "course_lib").rglob("__init__.py")}
-    assert folders <= found, sorted(folders - found)
     meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_lib",
-                                                                          "course_lib.*"]
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == DISTRIBUTED
+    found = set(find_packages(str(ROOT), include=DISTRIBUTED))
+    folders = {".".join(p.parent.relative_to(ROOT).parts)
+               for top in ("course_lib", "heatmaps_to_keypoints")
+               for p in (ROOT / top).rglob("__init__.py")}
+    assert folders <= found, sorted(folders - found)
+    assert {name.split(".")[0] for name in found} == {"course_lib", "heatmaps_to_keypoints"}
+
+
+def test_environment_yml_builds_on_binder():
+    """repo2docker reads environment.yml: valid YAML, the Python of pyproject.toml, conda-forge
+    only (no pytorch or defaults channel to mix), pip listed before its section, every pip
+    entry a plain requirement (no ``-e .``: the repository is not there yet when it installs),
+    and one provider of ``cv2``."""
+    yaml = pytest.importorskip("yaml")
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge"]
+    deps = env["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip_sections = [d["pip"] for d in deps if isinstance(d, dict)]
+    assert len(pip_sections) == 1 and "pip" in conda
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert f"python={requires.removeprefix('>=')}" in conda
+    assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+(\[[a-z,]+\])?([<>=!~]=?[^ ]+)*", r)
+               for r in pip_sections[0]), pip_sections[0]
+    names = [_name(d) for d in conda] + [_name(r) for r in pip_sections[0]]
+    assert names.count("opencv-python-headless") == 1, names
