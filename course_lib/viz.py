@@ -357,3 +357,65 @@ def plot_history(history: dict, ax=None):
         twin.set_ylabel("val OKS AP", color="tab:red")
     ax.grid(alpha=0.3)
     return ax
+
+
+class LivePlot:
+    """The learning curve of :func:`plot_history`, redrawn while ``course_lib.train.train`` runs,
+    at a bounded cost: the callback of ``05_training_mse.ipynb``.
+
+    Rendering a figure to a PNG costs hundreds of milliseconds on a laptop CPU, as much as a
+    training step. So the lines are updated in place, and the figure is rendered again only
+    once the time since the last render exceeds ``(1 - share) / share`` times what that render
+    took (and after every validation, which adds a point to the AP curve): drawing then takes
+    at most about ``share`` of the training time, whatever the machine. ``show(fig)`` puts the
+    figure on screen (default: an IPython display handle, updated in place).
+    """
+
+    def __init__(self, *, share: float = 0.02, show=None, figsize=(7.0, 3.5)) -> None:
+        import matplotlib.pyplot as plt
+
+        if not 0 < share < 1:
+            raise ValueError(f"share: expected a fraction in (0, 1), got {share!r}")
+        self.share, self.renders, self.seconds = share, 0, 0.0
+        self.fig, self.ax = plt.subplots(figsize=figsize)
+        self.twin = self.ax.twinx()
+        (self.loss_line,) = self.ax.plot([], [], color="tab:blue", label="training loss")
+        (self.ap_line,) = self.twin.plot([], [], "o-", color="tab:red", label="val OKS AP")
+        self.ax.set(xlabel="training time (min)", yscale="log")
+        self.ax.set_ylabel("MSE loss", color="tab:blue")
+        self.twin.set_ylim(0, 1)
+        self.twin.set_ylabel("val OKS AP", color="tab:red")
+        self.ax.grid(alpha=0.3)
+        plt.close(self.fig)  # shown through ``show``, not by the notebook's end-of-cell display
+        self._show = show or self._display
+        self._handle = None
+        self._next = 0.0  # perf_counter time before which no render happens
+        self._val_rows = 0
+
+    def _display(self, fig) -> None:
+        from IPython.display import display
+
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+
+    def __call__(self, history: dict, *, force: bool = False) -> bool:
+        """Update the curves from ``history``; render when due (or ``force``). True if rendered."""
+        import time
+
+        new_point = len(history.get("val", [])) != self._val_rows
+        if not (force or new_point or time.perf_counter() >= self._next):
+            return False
+        start = time.perf_counter()
+        tr, val = history.get("train", []), history.get("val", [])
+        self.loss_line.set_data([r["time_s"] / 60 for r in tr], [r["loss"] for r in tr])
+        self.ap_line.set_data([r["time_s"] / 60 for r in val], [r["AP"] for r in val])
+        self._val_rows = len(val)
+        self.ax.relim()
+        self.ax.autoscale_view()
+        self._show(self.fig)
+        cost = time.perf_counter() - start
+        self.renders, self.seconds = self.renders + 1, self.seconds + cost
+        self._next = time.perf_counter() + cost * (1 - self.share) / self.share
+        return True

@@ -106,3 +106,26 @@ def test_statistics_plot(monkeypatch):
     with pytest.raises(ValueError, match="visibility"):
         viz.plot_keypoint_statistics({"visibility": np.zeros((0, 17)), "num_keypoints": [],
                                       "area": []})  # fmt: skip
+
+
+def test_live_plot_renders_within_its_share_of_the_time():
+    """LivePlot renders the first call and after each new validation point; in between only
+    once the time since the last render exceeds (1 - share) / share times the render cost."""
+    import time
+
+    from course_lib import viz
+
+    shown = []
+    live = viz.LivePlot(share=0.5, show=lambda fig: shown.append(time.perf_counter()))
+    hist = {"train": [{"time_s": 1.0, "loss": 0.01}], "val": []}
+    assert live(hist) and len(shown) == 1
+    assert not live(hist)  # right after a render: not due
+    hist["val"].append({"time_s": 1.0, "AP": 0.3})
+    assert live(hist)  # a new AP point is always drawn
+    live._next = time.perf_counter() + 60.0
+    hist["train"].append({"time_s": 2.0, "loss": 0.008})
+    assert not live(hist) and live(hist, force=True)
+    assert list(live.loss_line.get_xdata()) == [1 / 60, 2 / 60]
+    assert list(live.ap_line.get_ydata()) == [0.3] and live.renders == 3
+    with __import__("pytest").raises(ValueError, match="share"):
+        viz.LivePlot(share=1.5)
