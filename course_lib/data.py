@@ -209,7 +209,11 @@ class TopDownDataset(torch.utils.data.Dataset):
             "area": float(s["area"]), "bbox": np.asarray(s["bbox"], np.float32),
         }
         return {"image": normalize_image(crop), "heatmaps": torch.from_numpy(heatmaps),
-                "weights": torch.from_numpy(weights), "meta": meta}
+                "weights": torch.from_numpy(weights), "meta": meta,
+                # the keypoints the targets were made from (heatmap px) for heads that encode
+                # their own targets (course_lib.heads, 10_beyond_heatmaps.ipynb)
+                "keypoints_hm": torch.from_numpy(kp_hm.astype(np.float32)),
+                "visible": torch.from_numpy(np.asarray(vis, dtype=np.float32))}
 
     def _augment(self, center, scale, kps, vis, img_w):
         aug, rng = self.augment, self.rng

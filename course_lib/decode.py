@@ -437,6 +437,34 @@ def fuse_flip(heatmaps: Any, heatmaps_flipped: Any, flip_pairs=FLIP_PAIRS, *,
     return 0.5 * (maps + back)
 
 
+def points_to_image(coords: Any, center: Any, scale: Any, input_size: tuple[int, int],
+                    heatmap_size: tuple[int, int], rotation: Any = 0.0, *,
+                    udp: bool = False) -> np.ndarray:
+    """Points ``[N, K, 2]`` in heatmap pixels -> IMAGE pixels, crop by crop:
+    ``transforms.heatmap_to_crop``, then ``transforms.crop_to_image`` (the inverses of
+    ``03_topdown_data.ipynb``). ``center``/``scale`` ``[N, 2]`` (or ``[2]`` for N = 1) as
+    ``transforms.box_to_center_scale`` gives them, ``rotation`` a number or ``[N]`` degrees,
+    sizes ``(W, H)``. Any head's points map back this way (``course_lib.predict``)."""
+    from course_lib import transforms
+
+    coords = np.asarray(coords, dtype=np.float64)
+    n = len(coords)
+    center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
+    scale = np.asarray(scale, dtype=np.float64).reshape(-1, 2)
+    rotation = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (n,))
+    if len(center) != n or len(scale) != n:
+        raise ValueError(
+            f"center, scale: expected {n} rows (one per instance), got {len(center)} and "
+            f"{len(scale)}"
+        )
+    out = np.empty(coords.shape, dtype=np.float64)
+    for i in range(n):
+        crop = transforms.heatmap_to_crop(coords[i], input_size, heatmap_size, udp=udp)
+        out[i] = transforms.crop_to_image(crop, center[i], scale[i], input_size,
+                                          float(rotation[i]), udp=udp)
+    return out
+
+
 def decode_to_image(
     heatmaps: Any,
     center: Any,
@@ -449,34 +477,14 @@ def decode_to_image(
     blur_kernel: int = 11,
     backend: str = "numpy",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Decode ``[N, K, H, W]`` heatmaps and map the points to IMAGE pixels.
-
-    ``center``/``scale`` are ``[N, 2]`` (or ``[2]`` for N = 1) as
-    ``transforms.box_to_center_scale`` gives them, ``input_size`` the crop's ``(W, H)``,
-    ``rotation`` a number or ``[N]`` degrees. Heatmap px -> crop px with
-    ``transforms.heatmap_to_crop``, then crop -> image with ``transforms.crop_to_image`` (the
-    inverses of ``03_topdown_data.ipynb``). Returns numpy ``(keypoints [N, K, 2] float64,
-    scores [N, K])``; maps without a keypoint keep the marker ``(-1, -1)``.
+    """Decode ``[N, K, H, W]`` heatmaps and map the points to IMAGE pixels
+    (:func:`points_to_image`). Returns numpy ``(keypoints [N, K, 2] float64, scores [N, K])``;
+    maps without a keypoint keep the marker ``(-1, -1)``.
     """
-    from course_lib import transforms
-
     coords, scores = decode(heatmaps, method=method, blur_kernel=blur_kernel, backend=backend)
     if _is_torch(coords):
         coords, scores = coords.cpu().numpy(), scores.cpu().numpy()
     n, k, h, w = tuple(heatmaps.shape)
-    center = np.asarray(center, dtype=np.float64).reshape(-1, 2)
-    scale = np.asarray(scale, dtype=np.float64).reshape(-1, 2)
-    rotation = np.broadcast_to(np.asarray(rotation, dtype=np.float64), (n,))
-    if len(center) != n or len(scale) != n:
-        raise ValueError(
-            f"center, scale: expected {n} rows (one per instance), got {len(center)} and "
-            f"{len(scale)}"
-        )
-    out = np.empty((n, k, 2), dtype=np.float64)
-    for i in range(n):
-        crop = transforms.heatmap_to_crop(coords[i].astype(np.float64), input_size, (w, h),
-                                          udp=udp)
-        out[i] = transforms.crop_to_image(crop, center[i], scale[i], input_size,
-                                          float(rotation[i]), udp=udp)
+    out = points_to_image(coords, center, scale, input_size, (w, h), rotation, udp=udp)
     out[scores <= 0] = NO_KEYPOINT
     return out, scores

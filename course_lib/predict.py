@@ -10,8 +10,12 @@ that path; training's validation, ``python -m course_lib.validate`` and
   (``course_lib.decode.fuse_flip``: the mirrored crop's heatmaps flipped back, with the one-pixel
   shift of the MSRA convention and none under UDP, averaged with the plain ones);
 * :func:`predict_heatmaps`: :func:`run_network` over every crop of a ``TopDownDataset``;
-* :func:`heatmaps_to_results`: decode and map to image pixels (``decode.decode_to_image``, in the
-  crop's geometry: MSRA or UDP), then SimpleBaseline's rescoring: the instance score is the box
+  :func:`predict_keypoints` the same for any head (``course_lib.heads``, notebook 10), decoded
+  batch by batch (:func:`decode_output`: heatmaps by ``course_lib.decode``, a head's output by
+  the head's own decoder);
+* :func:`heatmaps_to_results` / :func:`keypoints_to_results`: decode (heatmaps only) and map
+  heatmap pixels to image pixels (``decode.points_to_image``, in the crop's geometry: MSRA or
+  UDP), then SimpleBaseline's rescoring: the instance score is the box
   score times the mean confidence of the keypoints above 0.2. A map whose maximum is not
   positive holds no keypoint: it keeps the marker ``(-1, -1)`` and its (non-positive) score;
 * :func:`oks_nms`: with detector boxes, duplicate poses of one person removed (OKS > 0.9);
@@ -32,7 +36,7 @@ import torch
 
 from course_lib import config
 from course_lib.coco import FLIP_PAIRS, NUM_KEYPOINTS, OKS_SIGMAS
-from course_lib.decode import METHODS, decode_to_image, fuse_flip
+from course_lib.decode import METHODS, NO_KEYPOINT, decode, fuse_flip, points_to_image
 from course_lib.evaluate import evaluate_keypoints
 from course_lib.train import TrainConfig, build_model, load_checkpoint, make_dataset
 
@@ -100,26 +104,37 @@ def _describe_checkpoint(ckpt: Any) -> str:
 
 @torch.no_grad()
 def run_network(model: torch.nn.Module, images: torch.Tensor, *, flip: bool = False,
-                udp: bool = False) -> torch.Tensor:
-    """Heatmaps ``[N, K, H, W]`` (float32) of crops ``[N, 3, H_in, W_in]``; ``flip``: the flip
-    test through ``decode.fuse_flip`` (shift of one pixel under MSRA, none under ``udp``)."""
-    heatmaps = model(images).float()
+                udp: bool = False) -> Any:
+    """The network on crops ``[N, 3, H_in, W_in]``: heatmaps ``[N, K, H, W]`` (float32) of the
+    deconvolution head, or the output of a ``course_lib.heads`` head. ``flip``: the flip test,
+    through ``decode.fuse_flip`` for heatmaps (shift of one pixel under MSRA, none under ``udp``)
+    or the head's own ``fuse_flip`` (``10_beyond_heatmaps.ipynb``)."""
+    output = model(images)
+    if isinstance(output, torch.Tensor):
+        output = output.float()
     if flip:
-        mirrored = model(torch.flip(images, dims=[3])).float()
-        heatmaps = fuse_flip(heatmaps, mirrored, FLIP_PAIRS, shift=not udp)
-    return heatmaps
+        mirrored = model(torch.flip(images, dims=[3]))
+        if isinstance(output, torch.Tensor):
+            return fuse_flip(output, mirrored.float(), FLIP_PAIRS, shift=not udp)
+        return model.head.fuse_flip(output, mirrored, FLIP_PAIRS)
+    return output
 
 
-def predict_heatmaps(model: torch.nn.Module, dataset: Any, *, flip: bool = False,
-                     batch_size: int = 32, device: str | torch.device = "cpu",
-                     limit: int | None = None, progress: bool = True) -> tuple[np.ndarray, dict]:
-    """The model's heatmaps for every crop of ``dataset`` (a ``TopDownDataset``, ``train=False``).
+def decode_output(output: Any, model: torch.nn.Module, decoder: str = "dark"
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(coords [N, K, 2] heatmap px, scores [N, K])`` of a :func:`run_network` output: heatmaps
+    decoded with ``decoder`` (``course_lib.decode``), a head's output by the head's decoder."""
+    if isinstance(output, torch.Tensor):
+        coords, scores = decode(output.cpu().numpy(), method=decoder)
+    else:
+        coords, scores = model.head.decode(output)
+        coords, scores = coords.detach().cpu().numpy(), scores.detach().cpu().numpy()
+    return np.asarray(coords, np.float64), np.asarray(scores, np.float64)
 
-    Returns ``(heatmaps [N, K, H, W] float32, meta)`` with ``meta`` the dataset's metadata stacked
-    per key (``image_id``, ``center``, ``scale``, ``rotation``, ``box_score``, ``keypoints``, ...).
-    The crop geometry (UDP or not) is the dataset's. ``limit``: only the first crops (a quick
-    look; the people left out count as missed). The model's train/eval mode is restored.
-    """
+
+def _batches(model: torch.nn.Module, dataset: Any, *, flip: bool, batch_size: int,
+             device: Any, limit: int | None, progress: bool, desc: str):
+    """``(network output, meta)`` per batch of ``dataset`` (model in eval mode meanwhile)."""
     from tqdm.auto import tqdm
 
     from course_lib.data import make_loader
@@ -132,33 +147,84 @@ def predict_heatmaps(model: torch.nn.Module, dataset: Any, *, flip: bool = False
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
     was_training = model.training
     model.to(device).eval()
+    try:
+        for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+            images = batch["image"].to(device).contiguous(memory_format=torch.channels_last)
+            yield run_network(model, images, flip=flip, udp=udp), batch["meta"]
+    finally:
+        model.train(was_training)
+
+
+def _stack(metas: list[dict]) -> dict:
+    return {key: np.concatenate([np.asarray(m[key]) for m in metas]) for key in metas[0]}
+
+
+def predict_heatmaps(model: torch.nn.Module, dataset: Any, *, flip: bool = False,
+                     batch_size: int = 32, device: str | torch.device = "cpu",
+                     limit: int | None = None, progress: bool = True) -> tuple[np.ndarray, dict]:
+    """The model's heatmaps for every crop of ``dataset`` (a ``TopDownDataset``, ``train=False``;
+    a network with the deconvolution head).
+
+    Returns ``(heatmaps [N, K, H, W] float32, meta)`` with ``meta`` the dataset's metadata stacked
+    per key (``image_id``, ``center``, ``scale``, ``rotation``, ``box_score``, ``keypoints``, ...).
+    The crop geometry (UDP or not) is the dataset's. ``limit``: only the first crops (a quick
+    look; the people left out count as missed). The model's train/eval mode is restored.
+    """
     maps, metas = [], []
-    for batch in tqdm(loader, desc="heatmaps", disable=not progress, leave=False):
-        images = batch["image"].to(device).contiguous(memory_format=torch.channels_last)
-        maps.append(run_network(model, images, flip=flip, udp=udp).cpu().numpy())
-        metas.append(batch["meta"])
-    model.train(was_training)
-    meta = {key: np.concatenate([np.asarray(m[key]) for m in metas]) for key in metas[0]}
-    return np.concatenate(maps).astype(np.float32), meta
+    for output, meta in _batches(model, dataset, flip=flip, batch_size=batch_size,
+                                 device=device, limit=limit, progress=progress, desc="heatmaps"):
+        if not isinstance(output, torch.Tensor):
+            raise ValueError("model: its head does not predict heatmaps; use predict_keypoints")
+        maps.append(output.cpu().numpy())
+        metas.append(meta)
+    return np.concatenate(maps).astype(np.float32), _stack(metas)
+
+
+def predict_keypoints(model: torch.nn.Module, dataset: Any, *, flip: bool = False,
+                      decoder: str = "dark", batch_size: int = 32,
+                      device: str | torch.device = "cpu", limit: int | None = None,
+                      progress: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+    """``(coords [N, K, 2] heatmap px, scores [N, K], meta)`` for every crop of ``dataset``, for
+    any head (:func:`decode_output`, batch by batch: a head's output need not be kept)."""
+    coords, scores, metas = [], [], []
+    for output, meta in _batches(model, dataset, flip=flip, batch_size=batch_size,
+                                 device=device, limit=limit, progress=progress, desc="keypoints"):
+        c, s = decode_output(output, model, decoder)
+        coords.append(c)
+        scores.append(s)
+        metas.append(meta)
+    return np.concatenate(coords), np.concatenate(scores), _stack(metas)
 
 
 def heatmaps_to_results(heatmaps: np.ndarray, meta: dict, *, input_size: tuple[int, int],
                         decoder: str = "dark", udp: bool = False) -> list[dict]:
-    """COCO keypoint results from heatmaps and their crops' ``meta`` (:func:`predict_heatmaps`).
-
-    Keypoints are written as ``x, y, confidence`` in image pixels (pycocotools reads only x and
-    y); the score is SimpleBaseline's rescoring (module docstring). ``udp``: the crops were cut
-    with the UDP geometry.
-    """
+    """COCO keypoint results from heatmaps and their crops' ``meta`` (:func:`predict_heatmaps`):
+    ``decode.decode`` with ``decoder``, then :func:`keypoints_to_results`. A map whose maximum
+    is not positive keeps the marker ``(-1, -1)``."""
     if decoder not in DECODERS:
         raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
     heatmaps = np.asarray(heatmaps, dtype=np.float32)
-    n = len(heatmaps)
-    rotation = meta["rotation"] if "rotation" in meta else np.zeros(n)
-    points, scores = decode_to_image(heatmaps, meta["center"], meta["scale"], input_size,
-                                     np.asarray(rotation, dtype=np.float64), udp=udp,
-                                     method=decoder)
+    coords, scores = decode(heatmaps, method=decoder)
+    return keypoints_to_results(coords, scores, meta, input_size=input_size,
+                                heatmap_size=(heatmaps.shape[3], heatmaps.shape[2]), udp=udp)
+
+
+def keypoints_to_results(coords: np.ndarray, scores: np.ndarray, meta: dict, *,
+                         input_size: tuple[int, int], heatmap_size: tuple[int, int],
+                         udp: bool = False) -> list[dict]:
+    """COCO keypoint results from points in heatmap pixels (any head) and their crops' ``meta``.
+
+    ``decode.points_to_image`` maps them to image pixels (``udp``: the crops were cut with the
+    UDP geometry); keypoints are written as ``x, y, confidence`` (pycocotools reads only x and
+    y); points whose score is not positive keep the marker ``(-1, -1)``; the instance score is
+    SimpleBaseline's rescoring (module docstring).
+    """
     scores = np.asarray(scores, dtype=np.float64)
+    n = len(scores)
+    rotation = meta["rotation"] if "rotation" in meta else np.zeros(n)
+    points = points_to_image(coords, meta["center"], meta["scale"], input_size, heatmap_size,
+                             rotation, udp=udp)
+    points[scores <= 0] = NO_KEYPOINT
     box_scores = np.asarray(meta["box_score"], dtype=np.float64) if "box_score" in meta \
         else np.ones(n)
     results = []
@@ -202,13 +268,24 @@ def validate(model: torch.nn.Module, dataset: Any, cfg: TrainConfig, *,
              batch_size: int | None = None, progress: bool = False) -> dict:
     """The ten COCO stats of ``model`` on ``dataset`` against the dataset's annotation file (every
     image counts), decoding with ``decoder`` (default: the config's ``decode_method``)."""
-    heatmaps, meta = predict_heatmaps(model, dataset, flip=flip, device=device,
-                                      batch_size=batch_size or 2 * cfg.batch_size,
-                                      progress=progress)
-    results = heatmaps_to_results(heatmaps, meta, input_size=cfg.input_size,
-                                  decoder=decoder or cfg.decode_method,
-                                  udp=cfg.encoding == "udp")
+    results = predict_results(model, dataset, cfg, flip=flip, decoder=decoder, device=device,
+                              batch_size=batch_size or 2 * cfg.batch_size, progress=progress)
     return evaluate_keypoints(dataset.ann_file, results)
+
+
+def predict_results(model: torch.nn.Module, dataset: Any, cfg: TrainConfig, *,
+                    flip: bool = False, decoder: str | None = None, batch_size: int = 32,
+                    device: str | torch.device = "cpu", progress: bool = False) -> list[dict]:
+    """COCO results of ``model`` (any head) on every crop of ``dataset``: :func:`predict_keypoints`
+    then :func:`keypoints_to_results` (``decoder``, default the config's, decodes heatmaps)."""
+    decoder = decoder or cfg.decode_method
+    if decoder not in DECODERS:
+        raise ValueError(f"decoder: expected one of {', '.join(DECODERS)}, got {decoder!r}")
+    coords, scores, meta = predict_keypoints(model, dataset, flip=flip, decoder=decoder,
+                                             batch_size=batch_size, device=device,
+                                             progress=progress)
+    return keypoints_to_results(coords, scores, meta, input_size=cfg.input_size,
+                                heatmap_size=cfg.heatmap_size, udp=cfg.encoding == "udp")
 
 
 def make_validator(dataset: Any, cfg: TrainConfig) -> Callable[[torch.nn.Module, Any], dict]:
@@ -239,10 +316,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike | None = None, *, ann: Any
         ann = ann or config.annotation_file("val", cfg.data_source, cfg.profile)
         named = f"{ann}" + (f" or {boxes}" if boxes is not None else "")
         raise ValueError(f"{named}: not valid JSON ({exc})") from None
-    heatmaps, meta = predict_heatmaps(model, dataset, flip=flip, batch_size=batch_size,
-                                      progress=progress)
-    results = heatmaps_to_results(heatmaps, meta, input_size=cfg.input_size, decoder=decoder,
-                                  udp=cfg.encoding == "udp")
+    results = predict_results(model, dataset, cfg, flip=flip, decoder=decoder,
+                              batch_size=batch_size, progress=progress)
     if boxes is not None:
         results = oks_nms(results)
     out = Path(out) if out else checkpoint.parent / f"results_val_{decoder}{'_flip' * flip}.json"
@@ -256,7 +331,7 @@ def predict_image(model: torch.nn.Module, cfg: TrainConfig, image: np.ndarray,
     """Keypoints of the person in ``box`` (default: the whole image) of an RGB ``image``.
 
     The crop is cut as the dataset cuts it (``transforms``), then :func:`run_network` and
-    :func:`heatmaps_to_results`. Returns ``{"bbox", "keypoints" [K, 2] image px, "scores" [K],
+    :func:`keypoints_to_results`. Returns ``{"bbox", "keypoints" [K, 2] image px, "scores" [K],
     "score"}``.
     """
     from course_lib import transforms as T
@@ -269,11 +344,12 @@ def predict_image(model: torch.nn.Module, cfg: TrainConfig, image: np.ndarray,
     matrix = T.get_affine_matrix(center, scale, 0.0, cfg.input_size, udp=udp)
     crop = T.warp_image(image, matrix, cfg.input_size)
     was_training = model.training
-    heatmaps = run_network(model.eval(), normalize_image(crop)[None], flip=flip, udp=udp)
+    output = run_network(model.eval(), normalize_image(crop)[None], flip=flip, udp=udp)
     model.train(was_training)
+    coords, scores = decode_output(output, model, decoder)
     meta = {"center": center[None], "scale": scale[None], "image_id": np.array([0]),
             "box_score": np.array([1.0])}
-    result = heatmaps_to_results(heatmaps.numpy(), meta, input_size=cfg.input_size,
-                                 decoder=decoder, udp=udp)[0]
+    result = keypoints_to_results(coords, scores, meta, input_size=cfg.input_size,
+                                  heatmap_size=cfg.heatmap_size, udp=udp)[0]
     kps = np.asarray(result["keypoints"]).reshape(-1, 3)
     return {"bbox": box, "keypoints": kps[:, :2], "scores": kps[:, 2], "score": result["score"]}

@@ -45,8 +45,6 @@ import torch
 from torch import nn
 
 from course_lib import config as course_config
-from course_lib.losses import keypoint_mse_loss, ohkm_mse_loss
-from course_lib.models import build_pose_model, load_hrnet_imagenet_weights, load_imagenet_weights
 from course_lib.train import guards
 from course_lib.train.checkpoint import (
     CheckpointError,
@@ -57,37 +55,15 @@ from course_lib.train.checkpoint import (
 )
 from course_lib.train.config import TrainConfig, compatible, make_config, parse_overrides
 from course_lib.train.guards import Interrupted, RunFolderLocked
+from course_lib.train.network import build_model, make_loss
 from course_lib.train.schedule import Schedule, learning_rate, make_clock
 
 __all__ = [
     "TrainConfig", "make_config", "compatible", "parse_overrides", "build_model", "make_dataset",
-    "make_datasets", "learning_rate", "Schedule", "make_clock", "epoch_loader", "train",
+    "make_datasets", "make_loss", "learning_rate", "Schedule", "make_clock", "epoch_loader", "train",
     "load_checkpoint", "save_checkpoint", "rng_state", "set_rng_state", "CheckpointError",
     "Interrupted", "RunFolderLocked",
 ]
-
-
-def build_model(cfg: TrainConfig) -> nn.Module:
-    """The network a config describes; ImageNet weights are fetched only when ``pretrained``.
-
-    ``backbone`` is one of ``course_lib.models.BACKBONES`` (``resnet`` of ``depth``, the HRNets,
-    the HRFormers of ``09_hrnet_hrformer.ipynb``). ImageNet weights: torchvision's file or URL
-    for ResNet; the official ImageNet file, by path (``pretrained_weights``), for HRNet-W32/W48.
-    """
-    if cfg.head != "deconv":
-        raise ValueError(f"head: expected 'deconv', got {cfg.head!r}")
-    model = build_pose_model(cfg.backbone, depth=cfg.depth, num_keypoints=cfg.num_keypoints,
-                             head_channels=cfg.head_channels,
-                             zero_init_residual=cfg.zero_init_residual)
-    if cfg.pretrained:
-        if cfg.backbone == "resnet":
-            load_imagenet_weights(model, cfg.pretrained_weights, download=True)
-        elif cfg.backbone in ("hrnet_w32", "hrnet_w48"):
-            load_hrnet_imagenet_weights(model, cfg.pretrained_weights)
-        else:
-            raise ValueError(f"pretrained: ImageNet weights are available for resnet, hrnet_w32 "
-                             f"and hrnet_w48, not {cfg.backbone!r}; set pretrained=false")
-    return model
 
 
 def make_dataset(cfg: TrainConfig, split: str, *, ann_file: Any = None, image_dir: Any = None,
@@ -304,12 +280,10 @@ def train_step(run: Run, batch: dict, loss_fn: Callable) -> tuple[torch.Tensor, 
     """One optimisation step on ``batch``: forward (autocast on CUDA), loss, backward, Adam."""
     images = batch["image"].to(run.device, non_blocking=True).contiguous(
         memory_format=torch.channels_last)
-    target = batch["heatmaps"].to(run.device, non_blocking=True)
-    weights = batch["weights"].to(run.device, non_blocking=True)
     lr = run.schedule.apply()
     with torch.autocast(run.device.type, dtype=torch.float16, enabled=run.device.type == "cuda"):
-        pred = run.net(images)
-    loss = loss_fn(pred.float(), target, weights)
+        output = run.net(images)
+    loss = loss_fn(output, batch)
     guards.check_finite_loss(loss, run.step)
     run.optimizer.zero_grad(set_to_none=True)
     run.scaler.scale(loss).backward()
@@ -414,7 +388,7 @@ def run_loop(run: Run, train_dataset: Any, *, validate_fn: Callable | None,
     the next step boundary, then :class:`Interrupted`."""
     from tqdm.auto import tqdm
 
-    loss_fn = ohkm_mse_loss if run.cfg.loss == "ohkm" else keypoint_mse_loss
+    loss_fn = make_loss(run.cfg, run.model)
     bar = tqdm(total=run.total_steps, initial=run.step, disable=not progress or run.rank != 0,
                desc="training", unit="step")
     with guards.StopSignals() as stop:

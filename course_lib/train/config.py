@@ -23,7 +23,9 @@ from typing import Any
 from course_lib import config as course_config
 
 ENCODINGS = ("msra", "unbiased", "udp")
-LOSSES = ("mse", "ohkm")
+HEAD_NAMES = ("deconv", "fusion", "lightning", "simcc", "integral")  # course_lib.heads.HEADS
+#: the losses of the deconvolution head; every other head is trained with its own loss
+LOSSES = ("mse", "ohkm", *HEAD_NAMES[1:])
 CLOCKS = ("wall", "cpu")
 DECODE_METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 #: fields that say how a run executes, not what it learns: a checkpoint that differs from the
@@ -45,7 +47,8 @@ class TrainConfig:
     backbone: str = "resnet"  # resnet (of ``depth``); more in 09_hrnet_hrformer.ipynb
     depth: int = 50  # ResNet depth of the backbone
     head: str = "deconv"  # SimpleBaseline's deconvolution head; more in 10_beyond_heatmaps.ipynb
-    head_channels: int = 256  # width of the three deconvolutions
+    head_channels: int = 256  # width of the three deconvolutions (of every head that has them)
+    head_options: dict | None = None  # constructor options of a course_lib.heads head
     num_keypoints: int = 17
     input_size: tuple[int, int] = (192, 256)
     heatmap_size: tuple[int, int] = (48, 64)
@@ -63,7 +66,7 @@ class TrainConfig:
     max_train_minutes: float | None = None  # time budget (None: none)
     max_train_steps: int | None = None  # step budget (None: epochs decide)
     budget_clock: str = "wall"  # wall | cpu (process CPU time / cores, for shared machines)
-    loss: str = "mse"  # mse | ohkm
+    loss: str = "mse"  # mse | ohkm for the deconvolution head; another head: its own name
     seed: int = 0
     decode_method: str = "dark"  # how validation decodes
     num_workers: int = 0  # loader processes
@@ -87,6 +90,28 @@ class TrainConfig:
             _check_bound(name, getattr(self, name), low, inclusive)
         if any(s < 0 for s in self.lr_steps):
             raise ValueError(f"lr_steps: expected epochs >= 0, got {self.lr_steps!r}")
+        self._check_architecture()
+
+    def _check_architecture(self) -> None:
+        """Backbone, head and loss fit together (``10_beyond_heatmaps.ipynb``)."""
+        from course_lib.models import BACKBONES
+
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone: expected one of {', '.join(BACKBONES)}, "
+                             f"got {self.backbone!r}")
+        if self.head not in HEAD_NAMES:
+            raise ValueError(f"head: expected one of {', '.join(HEAD_NAMES)}, got {self.head!r}")
+        if self.head == "deconv":
+            if self.loss not in ("mse", "ohkm"):
+                raise ValueError(f"loss: the deconvolution head trains with mse or ohkm, "
+                                 f"got {self.loss!r}")
+            return
+        if self.loss != self.head:
+            raise ValueError(f"loss: head {self.head!r} trains with its own loss: set "
+                             f"loss={self.head} (got {self.loss!r})")
+        if self.backbone != "resnet" or self.encoding != "msra":
+            raise ValueError(f"head {self.head!r}: expected backbone=resnet and encoding=msra "
+                             f"(got {self.backbone!r}, {self.encoding!r})")
 
     def to_dict(self) -> dict:
         """The fields as a plain dict (what a checkpoint stores)."""
