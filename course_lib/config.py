@@ -1,4 +1,5 @@
-"""Profiles, paths and seeding: the only place that reads ``COURSE_PROFILE`` and ``COURSE_DATA``.
+"""Profiles, paths and seeding: the only place that reads ``COURSE_PROFILE``, ``COURSE_DATA`` and
+``COURSE_COCO_DIR`` (a COCO folder kept elsewhere).
 
 Taught in ``00_setup.ipynb``. Every size in the course (synthetic data, crop and heatmap sizes,
 model depth, training budget) comes from a :class:`Profile`, so a notebook never needs editing

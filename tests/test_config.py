@@ -60,6 +60,7 @@ def test_bad_profile_and_data_source_errors(monkeypatch):
 def test_data_paths(monkeypatch):
     monkeypatch.delenv("COURSE_DATA", raising=False)
     monkeypatch.delenv("COURSE_ROOT", raising=False)
+    monkeypatch.delenv("COURSE_COCO_DIR", raising=False)
     assert config.repo_root() == ROOT
     assert config.data_dir(profile="smoke") == ROOT / "data" / "synthetic-smoke"
     assert config.data_dir(profile="cpu") == ROOT / "data" / "synthetic"

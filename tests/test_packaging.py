@@ -111,3 +111,18 @@ def test_environment_yml_builds_on_binder():
                for r in pip_sections[0]), pip_sections[0]
     names = [_name(d) for d in conda] + [_name(r) for r in pip_sections[0]]
     assert names.count("opencv-python-headless") == 1, names
+
+
+def test_binder_post_build_installs_the_course_and_its_data():
+    """repo2docker runs ``postBuild`` after environment.yml: it must be an executable bash
+    script that installs the course, builds the C++ decoder and makes the data."""
+    import os
+    import subprocess
+
+    script = ROOT / "postBuild"
+    assert script.is_file() and os.access(script, os.X_OK)
+    text = script.read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    for needed in ("pip install", "-e .", "native.available()", "make_synthetic_coco.py"):
+        assert needed in text, needed
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
