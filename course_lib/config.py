@@ -1,5 +1,5 @@
-"""Profiles, paths and seeding: the only place that reads ``COURSE_PROFILE``, ``COURSE_DATA`` and
-``COURSE_COCO_DIR`` (a COCO folder kept elsewhere).
+"""Profiles, paths and seeding: the only place that reads ``COURSE_PROFILE``, ``COURSE_DATA``,
+``COURSE_COCO_DIR`` (a COCO folder kept elsewhere) and ``COURSE_BUDGET_CLOCK``.
 
 Taught in ``00_setup.ipynb``. Every size in the course (synthetic data, crop and heatmap sizes,
 model depth, training budget) comes from a :class:`Profile`, so a notebook never needs editing
@@ -416,6 +416,16 @@ def seed_everything(seed: int = 0) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
         torch.cuda.manual_seed_all(seed)
+
+
+def budget_clock() -> str:
+    """``COURSE_BUDGET_CLOCK`` (``wall``, the default, or ``cpu``): how a training budget is
+    measured. ``cpu`` counts the process's CPU time divided by the cores, the wall time the run
+    would take with the machine to itself: for measuring on a shared machine."""
+    clock = os.environ.get("COURSE_BUDGET_CLOCK", "wall").strip().lower() or "wall"
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"COURSE_BUDGET_CLOCK: expected wall or cpu, got {clock!r}")
+    return clock
 
 
 def strict() -> bool:

@@ -287,3 +287,15 @@ def test_resume_is_bit_identical_with_augmented_smoke_data(tmp_path):
         assert hist["finished"] and hist["train"][-1]["step"] == 4
     for name in weights[0]:
         assert torch.equal(weights[0][name], weights[1][name]), name
+
+
+def test_the_budget_clock_comes_from_the_environment_and_is_a_runtime_field(monkeypatch):
+    monkeypatch.delenv("COURSE_BUDGET_CLOCK", raising=False)
+    wall = T.make_config("cpu")
+    assert wall.budget_clock == "wall"
+    monkeypatch.setenv("COURSE_BUDGET_CLOCK", "cpu")
+    cpu = T.make_config("cpu")
+    assert cpu.budget_clock == "cpu" and T.compatible(cpu, wall)  # how a budget is measured
+    monkeypatch.setenv("COURSE_BUDGET_CLOCK", "sundial")
+    with pytest.raises(ValueError, match="COURSE_BUDGET_CLOCK"):
+        T.make_config("cpu")

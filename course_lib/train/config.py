@@ -30,7 +30,8 @@ CLOCKS = ("wall", "cpu")
 DECODE_METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 #: fields that say how a run executes, not what it learns: a checkpoint that differs from the
 #: current config only in these is still the same experiment (:func:`compatible`).
-RUNTIME_FIELDS = ("num_workers", "eval_every_minutes", "pretrained_weights", "logger")
+RUNTIME_FIELDS = ("num_workers", "eval_every_minutes", "pretrained_weights", "logger",
+                  "budget_clock")
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,7 @@ def make_config(profile: course_config.Profile | str | None = None,
         batch_size=prof.batch_size, lr=prof.lr, epochs=prof.epochs,
         lr_steps=tuple(prof.lr_steps), warmup_steps=prof.warmup_steps,
         max_train_minutes=prof.max_train_minutes, max_train_steps=prof.max_train_steps,
+        budget_clock=course_config.budget_clock(),
         num_workers=prof.num_workers, eval_every_minutes=prof.extra.get("eval_every_minutes"),
     )
     return cfg.replace(**overrides) if overrides else cfg
