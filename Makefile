@@ -13,7 +13,7 @@ PORT ?= 8888
 TEST_ENV := COURSE_PROFILE=smoke COURSE_STRICT=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \
             OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_MININTERVAL=5
 
-.PHONY: help venv data data-smoke coco lab test unit notebooks lint student html bench clean distclean
+.PHONY: help venv data data-smoke coco lab test unit notebooks lint student html book bench clean distclean
 
 help:
 	@echo "make lab      set everything up and open the course in JupyterLab"
@@ -21,7 +21,8 @@ help:
 	@echo "make data     generate the synthetic mini-COCO for COURSE_PROFILE (default: cpu)"
 	@echo "make coco     download COCO 2017 annotations + val images (then COURSE_DATA=coco)"
 	@echo "make student  write the student edition (solutions replaced by stubs) to student/"
-	@echo "make html     execute every notebook (smoke profile) into html/"
+	@echo "make html     execute every notebook (smoke profile) into a static site in html/"
+	@echo "make book     the published edition: every notebook in the cpu profile into book/"
 	@echo "make bench    run the benchmarks (speed ratios)"
 	@echo "make lint     ruff + notebook hygiene"
 	@echo "make clean    remove build products and test data; make distclean also .venv and data/"
@@ -32,7 +33,7 @@ $(STAMP): pyproject.toml setup.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip setuptools wheel
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
-	COURSE_BUILD_EXT=0 $(PY) -m pip install -e ".[dev]"
+	COURSE_BUILD_EXT=0 $(PY) -m pip install -e ".[dev,track,export]"
 	@# build the C++ decoder once now (cppimport); without a compiler the course falls back to numpy
 	$(PY) -c "from course_lib import native; print('C++ decoder:', 'ready' if native.available() else 'unavailable, numpy fallback')"
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
@@ -79,6 +80,19 @@ student: $(STAMP)
 
 html: $(STAMP) data-smoke
 	$(TEST_ENV) $(PY) tools/build_html.py notebooks html
+
+# The published edition (contents, previous/next links, MathJax served by the site itself):
+# every notebook in the cpu profile. Notebook 05 reuses a finished checkpoint of runs/cpu with
+# its configuration, else trains it once (about 15 minutes on 2 cores). Only notebooks changed
+# since the last build run again; --timeout is per cell (the training cell runs 14 minutes).
+# BOOK_PROFILE=smoke BOOK_DIR=/tmp/b checks the machinery fast.
+BOOK_PROFILE ?= cpu
+BOOK_DIR ?= book
+book: $(STAMP)
+	COURSE_PROFILE=$(BOOK_PROFILE) $(PY) data_scripts/make_synthetic_coco.py --quiet
+	COURSE_PROFILE=$(BOOK_PROFILE) COURSE_STRICT=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
+	    TQDM_MININTERVAL=5 $(PY) tools/build_html.py notebooks $(BOOK_DIR) \
+	    --profile $(BOOK_PROFILE) --timeout 1800
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done

@@ -262,7 +262,15 @@ CHILD = textwrap.dedent("""
             while not sent.exists() and time.time() < deadline:
                 time.sleep(0.02)
 
-    cli.train = lambda *a, **k: plain(*a, callback=wait_for_the_signal, **k)
+    def train_and_wait(*a, callback=None, **k):  # the command line's own callback runs too
+        def both(history):
+            if callback is not None:
+                callback(history)
+            wait_for_the_signal(history)
+
+        return plain(*a, callback=both, **k)
+
+    cli.train = train_and_wait
     cli.main(sys.argv[4:])
 """)
 

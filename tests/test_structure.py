@@ -35,7 +35,8 @@ STEPS: tuple[tuple[str, ...], ...] = (
     ("evaluate_arrays", "evaluate_matching", "evaluate"),  # 08: the evaluator and its machinery
     ("predict",),  # 08: a trained network on crops, checkpoint to AP
 )
-COMMAND_LINES = ("validate", "infer", "train.__main__", "export")  # programs, not steps
+COMMAND_LINES = ("validate", "infer", "train.__main__", "export", "tracking")  # programs, not steps
+SHARED_BY_COMMAND_LINES = ("tracking",)  # a command line's helper: only command lines import it
 ILLUSTRATIONS = ("viz", "widgets", "checks")  # may import any step; no step imports them
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -108,7 +109,8 @@ def order_problems(graph: dict[str, set[str]]) -> list[str]:
                 problems.append(f"{module} imports {dep}: nothing imports {step_of(dep)}")
             elif step_of(dep) == "viz" and step_of(module) not in (*ILLUSTRATIONS, *COMMAND_LINES):
                 problems.append(f"{module} imports {dep}: a course step never imports viz")
-            elif step_of(dep) in COMMAND_LINES and step_of(module) != step_of(dep):
+            elif step_of(dep) in COMMAND_LINES and step_of(module) != step_of(dep) \
+                    and not (dep in SHARED_BY_COMMAND_LINES and step_of(module) in COMMAND_LINES):
                 problems.append(f"{module} imports {dep}: a command line is a program, not a step")
             elif step_of(dep) not in ILLUSTRATIONS and rank(dep) > rank(module):
                 problems.append(f"{module} imports {dep}, a later step of the course")

@@ -299,3 +299,10 @@ def test_the_budget_clock_comes_from_the_environment_and_is_a_runtime_field(monk
     monkeypatch.setenv("COURSE_BUDGET_CLOCK", "sundial")
     with pytest.raises(ValueError, match="COURSE_BUDGET_CLOCK"):
         T.make_config("cpu")
+
+
+def test_a_text_field_takes_the_word_none():
+    assert T.parse_overrides(["logger=none"]) == {"logger": "none"}
+    assert T.make_config("smoke", **T.parse_overrides(["logger=wandb"])).logger == "wandb"
+    with pytest.raises(ValueError, match="logger: expected one of none, tensorboard, wandb"):
+        T.make_config("smoke", logger="mlflow")

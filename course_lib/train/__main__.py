@@ -3,7 +3,7 @@
 Taught in ``05_training_mse.ipynb``::
 
     python -m course_lib.train --profile cpu --out runs/NAME [--resume [--resume-from best]]
-        [--force] [--set KEY=VALUE ...]
+        [--force] [--logger none|tensorboard|wandb] [--set KEY=VALUE ...]
     torchrun --nproc-per-node 4 -m course_lib.train --profile gpu --out runs/ddp
 
 It wires the loop of ``course_lib.train`` to the validation of ``course_lib.predict`` (OKS AP on
@@ -15,8 +15,17 @@ What it refuses (one ``error:`` line, exit code 2): an ``--out`` folder that is 
 without ``--resume`` (continue it) or ``--force`` (train over it); ``--resume`` with no
 ``latest.pt`` (or a corrupt one: ``--resume-from best`` continues from ``best.pt``), or with a
 config that differs from the checkpoint's (listed field by field; ``--force`` continues with
-the new one); a folder another run is writing. Ctrl-C or SIGTERM saves at the next step and
-exits with 130 or 143; ``--resume`` then continues exactly.
+the new one); a folder another run is writing; a ``--logger`` whose package is not installed.
+Ctrl-C or SIGTERM saves at the next step and exits with 130 or 143; ``--resume`` then
+continues exactly.
+
+Experiment tracking (:mod:`course_lib.tracking`): ``--logger`` (or ``--set logger=...``) picks
+``none``, ``tensorboard`` (``OUT/tensorboard``: losses, learning rate, the ten validation
+stats, drawn validation predictions; ``tensorboard --logdir runs``) or ``wandb`` (the same in
+``OUT/wandb``, offline unless you are logged in). The default is ``tensorboard`` when the
+``tensorboard`` package is installed (``pip install -e ".[track]"``; ``make venv`` installs it),
+else ``none``. The logger is how a run is watched, not what it learns: a run resumes with
+another one.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ import sys
 from pathlib import Path
 
 from course_lib import config as course_config
-from course_lib import predict
+from course_lib import predict, tracking
 from course_lib.train import Interrupted, guards, make_config, make_datasets, parse_overrides, train
 
 
@@ -46,15 +55,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="train into a non-empty OUT afresh, or --resume with another config")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override config values, e.g. --set depth=18 max_train_minutes=5")
+    parser.add_argument("--logger", default=None, choices=tracking.LOGGERS,
+                        help="experiment tracking (default: --set logger=..., else "
+                             f"{tracking.default_logger()}: tensorboard when it is installed)")
     args = parser.parse_args(argv)
     if args.resume_from != "latest" and not args.resume:
         parser.error("--resume-from: only with --resume")
     try:  # a bad --set value is one "error:" line and exit code 2, as argparse's own errors
-        args.config = make_config(args.profile, **parse_overrides(args.set))
+        overrides = parse_overrides(args.set)
+        logger = overrides.pop("logger", None)  # --logger wins over --set logger=...
+        logger = args.logger or logger or tracking.default_logger()
+        if not tracking.available(logger):
+            raise ValueError(f"--logger {logger}: the {logger} package is not installed "
+                             f"(pip install {logger}, or pip install -e \".[track]\")")
+        args.config = make_config(args.profile, **overrides, logger=logger)
     except ValueError as exc:
         parser.error(str(exc))
     args.parser = parser
     return args
+
+
+def start_tracking(args: argparse.Namespace, out: Path) -> tracking.Tracker:
+    """The run's tracker (``none`` outside the first process of a ``torchrun`` job); a resumed
+    run skips the rows its checkpoint already holds."""
+    cfg = args.config
+    if int(os.environ.get("RANK", "0")) != 0:
+        return tracking.make_tracker(cfg, out, logger="none")
+    resume = None
+    if args.resume:
+        resume = tracking.resume_point(guards.resume_path(out, args.resume_from))
+    return tracking.make_tracker(cfg, out, resume=resume)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -66,9 +96,15 @@ def run(args: argparse.Namespace) -> dict:
     elif not args.force:
         guards.refuse_fresh_start(out, any_file=True)
     train_set, val_set = make_datasets(cfg)
-    _, history = train(cfg, out, train_dataset=train_set, resume=args.resume,
-                       resume_from=args.resume_from, force=args.force,
-                       validate_fn=predict.make_validator(val_set, cfg))
+    tracker = start_tracking(args, out)
+    try:
+        _, history = train(cfg, out, train_dataset=train_set, resume=args.resume,
+                           resume_from=args.resume_from, force=args.force,
+                           validate_fn=tracker.wrap_validate(predict.make_validator(val_set, cfg),
+                                                             val_set, cfg),
+                           callback=tracker.callback)
+    finally:
+        tracker.close()
     if int(os.environ.get("RANK", "0")) == 0:
         last = history["train"][-1] if history["train"] else None
         summary = {"steps": last["step"] if last else 0,

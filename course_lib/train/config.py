@@ -27,6 +27,7 @@ HEAD_NAMES = ("deconv", "fusion", "lightning", "simcc", "integral")  # course_li
 #: the losses of the deconvolution head; every other head is trained with its own loss
 LOSSES = ("mse", "ohkm", *HEAD_NAMES[1:])
 CLOCKS = ("wall", "cpu")
+LOGGERS = ("none", "tensorboard", "wandb")  # experiment tracking (course_lib.tracking)
 DECODE_METHODS = ("argmax", "quarter", "dark", "soft_argmax")
 #: fields that say how a run executes, not what it learns: a checkpoint that differs from the
 #: current config only in these is still the same experiment (:func:`compatible`).
@@ -72,14 +73,15 @@ class TrainConfig:
     decode_method: str = "dark"  # how validation decodes
     num_workers: int = 0  # loader processes
     eval_every_minutes: float | None = None  # validate this often too (None: epoch ends only)
-    logger: str = "none"  # experiment tracking: none (more in later chapters)
+    logger: str = "none"  # experiment tracking: none | tensorboard | wandb (course_lib.tracking)
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(TrainConfig)
         for name in field_names():
             _check_type(name, getattr(self, name), hints[name])
         for name, choices in (("encoding", ENCODINGS), ("loss", LOSSES),
-                              ("budget_clock", CLOCKS), ("decode_method", DECODE_METHODS)):
+                              ("budget_clock", CLOCKS), ("decode_method", DECODE_METHODS),
+                              ("logger", LOGGERS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"{name}: expected one of {', '.join(choices)}, "
                                  f"got {getattr(self, name)!r}")
@@ -271,7 +273,7 @@ def parse_value(name: str, text: str) -> Any:
     optional = type(None) in args
     base = next((a for a in args if a is not type(None)), kind) if optional else kind
     text = text.strip()
-    if text.lower() in ("none", "null"):
+    if text.lower() in ("none", "null") and base is not str:  # a text field takes the word
         if optional:
             return None
         raise ValueError(f"--set {name}: None is not allowed; expected {_describe(base)}")
