@@ -72,7 +72,7 @@ notebooks: $(STAMP) data-smoke
 	    .build/notebooks-twice
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check course_lib tests tools data_scripts benchmarks setup.py
+	$(VENV)/bin/ruff check course_lib heatmaps_to_keypoints tests tools data_scripts benchmarks setup.py
 	$(PY) tools/notebook_hygiene.py notebooks
 
 student: $(STAMP)
@@ -98,7 +98,7 @@ bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf .build html test-artifacts .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf .build html book test-artifacts .pytest_cache .ruff_cache build dist *.egg-info
 	rm -rf data/synthetic-smoke runs/smoke
 	find . -name __pycache__ -prune -exec rm -rf {} +
 	rm -f cpp/*.so cpp/.rendered.* course_lib/*.so
