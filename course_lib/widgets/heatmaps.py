@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from course_lib.viz import HEATMAP_CMAP
+from course_lib.widgets.common import show_figure
 
 # The heatmap widget of 02_gaussian_heatmaps: a keypoint in a 64 x 64 px patch of the input.
 HEATMAP_WIDGET_FIELD = 64  # input pixels shown
@@ -99,7 +100,6 @@ def heatmap_widget(*, sigma: float = 2.0, stride: int = 4, x: float = 30.3, y: f
     can drive it without a browser.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     layout = widgets.Layout(width="320px")
     style = {"description_width": "70px"}
@@ -125,11 +125,7 @@ def heatmap_widget(*, sigma: float = 2.0, stride: int = 4, x: float = 30.3, y: f
                                             mode=controls["mode"].value)
         last.clear()
         last.update(state)
-        out.clear_output(wait=True)
-        with out:
-            fig = draw_heatmap_widget_state(state)
-            plt.show()
-            plt.close(fig)
+        show_figure(out, draw_heatmap_widget_state(state))
 
     for control in controls.values():
         control.observe(redraw, names="value")
