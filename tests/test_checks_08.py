@@ -100,3 +100,149 @@ def test_check_reports_without_raising_when_not_strict(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_STRICT", "0")
     assert checks.check_oks(_stub) is False
     assert "[FAIL] 08.1" in capsys.readouterr().out
+
+
+# -- mutants: every plausible wrong answer fails, with a message naming its mistake ----------
+
+
+@pytest.fixture
+def lenient(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT", "0")
+
+
+def oks_variant(*, k=2.0, two=2.0, scale="area", squared=True, labelled="mean"):
+    def oks(pred, gt, visible, area):
+        d2 = ((np.asarray(pred, float) - np.asarray(gt, float)) ** 2).sum(axis=1)
+        d2 = d2 if squared else np.sqrt(d2)
+        s2 = {"area": area, "sqrt": np.sqrt(area), "square": area ** 2}[scale]
+        ks = np.exp(-d2 / ((k * OKS_SIGMAS) ** 2 * two * (s2 + np.spacing(1))))
+        vis = np.asarray(visible) > 0
+        return float({"mean": ks[vis].mean(), "all": ks.mean(), "sum": ks[vis].sum(),
+                      "over17": ks[vis].sum() / 17}[labelled])
+    return oks
+
+
+OKS_MUTANTS = {
+    "k = sigma": (dict(k=1.0), "k = sigma was used"),
+    "all 17 keypoints": (dict(labelled="all"), "v > 0"),
+    "sum / 17": (dict(labelled="over17"), "divided by 17"),
+    "sqrt(area)": (dict(scale="sqrt"), "sqrt(area) was used as s^2"),
+    "area squared": (dict(scale="square"), "area^2 was used"),
+    "no 2": (dict(two=1.0), "the 2 is missing"),
+    "d, not d^2": (dict(squared=False), "not squared"),
+    "sum": (dict(labelled="sum"), "summed"),
+}
+
+
+@pytest.mark.parametrize("name", OKS_MUTANTS)
+def test_check_oks_rejects_mutant(name, lenient, capsys):
+    assert checks.check_oks(oks_variant()) is True
+    capsys.readouterr()
+    options, message = OKS_MUTANTS[name]
+    assert checks.check_oks(oks_variant(**options)) is False
+    out = capsys.readouterr().out
+    assert message in out and "np.float" not in out, out
+    hints = [line for line in out.splitlines() if line.startswith("   - ") and "case" not in line]
+    assert len(hints) == 1, out  # one hint, the right one
+
+
+def greedy(*, pick="best", strict=False, reuse=False, fallback=True):
+    def match(matrix, threshold):
+        m = np.asarray(matrix)
+        taken = np.zeros(m.shape[1], bool)
+        out = []
+        for row in m:
+            ok = (row > threshold) if strict else (row >= threshold)
+            order = np.argsort(-row, kind="stable") if pick == "best" else np.arange(len(row))
+            if not fallback:
+                order = order[:1]
+            g = next((int(c) for c in order if ok[c] and (reuse or not taken[c])), -1)
+            if g >= 0:
+                taken[g] = True
+            out.append(g)
+        return out
+    return match
+
+
+def match_by_person(matrix, threshold):
+    m = np.asarray(matrix)
+    out = [-1] * len(m)
+    for g in range(m.shape[1] if len(m) else 0):
+        free = [d for d in range(len(m)) if out[d] < 0 and m[d, g] >= threshold]
+        if free:
+            out[max(free, key=lambda d: m[d, g])] = g
+    return out
+
+
+def match_hungarian(matrix, threshold):
+    from scipy.optimize import linear_sum_assignment
+
+    m = np.asarray(matrix)
+    out = [-1] * len(m)
+    if len(m):
+        rows, cols = linear_sum_assignment(np.where(m >= threshold, m, 0.0), maximize=True)
+        for r, c in zip(rows, cols):
+            out[r] = int(c) if m[r, c] >= threshold else -1
+    return out
+
+
+MATCH_MUTANTS = {
+    "first free person over the threshold": (greedy(pick="first"), "the FIRST free person"),
+    "a person matched twice": (greedy(reuse=True), "matched twice"),
+    "best person taken -> unmatched": (greedy(fallback=False), "best FREE person"),
+    "strict threshold": (greedy(strict=True), "not >"),
+    "person by person": (match_by_person, "person by person"),
+    "Hungarian": (match_hungarian, "Hungarian"),
+}
+
+
+@pytest.mark.parametrize("name", MATCH_MUTANTS)
+def test_check_match_image_rejects_mutant(name, lenient, capsys):
+    assert checks.check_match_image(greedy()) is True
+    capsys.readouterr()
+    mutant, message = MATCH_MUTANTS[name]
+    assert checks.check_match_image(mutant) is False
+    assert message in capsys.readouterr().out
+
+
+def ap_variant(*, envelope="right", points=101, side="left", how="sample"):
+    def ap(precision, recall):
+        p, r = np.asarray(precision, float), np.asarray(recall, float)
+        if envelope == "right":
+            p = np.maximum.accumulate(p[::-1])[::-1]
+        elif envelope == "left":
+            p = np.maximum.accumulate(p)
+        if how == "trapezoid":
+            return float(np.trapezoid(p, r))
+        if how == "mean":
+            return float(p.mean())
+        levels = np.linspace(0, 1, points)
+        if how == "interp":
+            return float(np.mean(np.interp(levels, r, p, right=0.0)))
+        i = np.searchsorted(r, levels, side=side)
+        return float(np.mean(np.where(i < len(p), p[np.minimum(i, len(p) - 1)], 0.0)))
+    return ap
+
+
+AP_MUTANTS = {
+    "no envelope": (dict(envelope="none"), "envelope is missing"),
+    "11-point interpolation": (dict(points=11), "11-point interpolation of PASCAL VOC"),
+    "11 points, no envelope": (dict(points=11, envelope="none"), "11 recall points and no "
+                                                                  "envelope"),
+    "trapezoid": (dict(how="trapezoid"), "trapezoid rule"),
+    "trapezoid, no envelope": (dict(how="trapezoid", envelope="none"), "raw curve was integrated"),
+    "linear interpolation": (dict(how="interp"), "linearly interpolated"),
+    "side='right'": (dict(side="right"), "side='left'"),
+    "envelope left to right": (dict(envelope="left"), "left to right"),
+    "100 points": (dict(points=100), "100 recall levels"),
+    "mean of the envelope": (dict(how="mean"), "mean of the envelope"),
+}
+
+
+@pytest.mark.parametrize("name", AP_MUTANTS)
+def test_check_average_precision_rejects_mutant(name, lenient, capsys):
+    assert checks.check_average_precision(ap_variant()) is True
+    capsys.readouterr()
+    options, message = AP_MUTANTS[name]
+    assert checks.check_average_precision(ap_variant(**options)) is False
+    assert message in capsys.readouterr().out

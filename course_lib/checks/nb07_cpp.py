@@ -1,5 +1,12 @@
 """Checks of the exercises of ``07_dark_cpp.ipynb``: OpenCV's Gaussian kernel (07.1), the first
-maximum in two passes (07.2) and DARK's Hessian solve written in C++ (07.3, compiled here)."""
+maximum in two passes (07.2) and DARK's Hessian solve written in C++ (07.3, compiled here).
+
+Each check compares the answer with ``course_lib.dark`` / numpy; when it differs, it computes what
+the usual slips would have returned (a fixed sigma, no normalisation, taps centred on ksize / 2,
+the 2 missing in the exponent; the last maximum, a maximum started at 0, (row, col) instead of
+the flat index; no clip, no negative-definite test, the wrong sign, a transposed inverse) and
+names the one that matches. Numbers are written with ``reporting.fmt`` (no numpy reprs).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,39 @@ from typing import Any
 
 import numpy as np
 
-from course_lib.checks.reporting import call, compare_arrays, report
+from course_lib.checks.reporting import call, compare_arrays, diagnose, fmt, report
+
+_KSIZES = (11, 13, 17, 25, 41)
+
+
+def _kernel(ksize: int, *, sigma: float | None = None, centre: float | None = None,
+            two: float = 2.0, square: bool = True, normalise: bool = True) -> np.ndarray:
+    """A 1-D Gaussian kernel built with the given (possibly wrong) choices."""
+    sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8 if sigma is None else sigma
+    x = np.arange(ksize) - ((ksize - 1) / 2 if centre is None else centre)
+    w = np.exp(-x * x / (two * (sigma * sigma if square else sigma)))
+    return w / w.sum() if normalise else w
+
+
+def _kernel_slips() -> list[tuple[np.ndarray, str]]:
+    """What the usual slips of 07.1 return on every ksize (concatenated), with their mistake."""
+    def on_all(fn) -> np.ndarray:
+        return np.concatenate([fn(k) for k in _KSIZES])
+
+    return [
+        (on_all(lambda k: _kernel(k, sigma=2.0)), "sigma looks fixed at 2; OpenCV derives it "
+         "from ksize: sigma = 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8"),
+        (on_all(lambda k: _kernel(k, normalise=False)), "the weights are not normalised: divide "
+         "them by their sum (it must be 1)"),
+        (on_all(lambda k: _kernel(k, sigma=0.3 * (k * 0.5 - 1) + 0.8)), "sigma uses ksize "
+         "instead of ksize - 1: 0.3 * ((ksize - 1) * 0.5 - 1) + 0.8"),
+        (on_all(lambda k: _kernel(k, centre=k // 2 + 0.5)), "the taps are not centred: x runs "
+         "from -(ksize - 1) / 2 to (ksize - 1) / 2"),
+        (on_all(lambda k: _kernel(k, two=1.0)), "the exponent is -x^2 / (2 sigma^2): the 2 is "
+         "missing"),
+        (on_all(lambda k: _kernel(k, square=False)), "the exponent is -x^2 / (2 sigma^2): sigma "
+         "was not squared"),
+    ]
 
 
 def check_opencv_gaussian_kernel(opencv_gaussian_kernel: Callable) -> bool:
@@ -16,21 +55,21 @@ def check_opencv_gaussian_kernel(opencv_gaussian_kernel: Callable) -> bool:
     ``cv2.getGaussianKernel(ksize, 0)`` for ``ksize >= 11`` (sigma from the kernel size)."""
     from course_lib.dark import gaussian_kernel_1d
 
-    problems = []
-    for ksize in (11, 13, 17, 25, 41):
+    problems, answers = [], []
+    for ksize in _KSIZES:
         got, err = call(opencv_gaussian_kernel, ksize)
         if err:
-            problems.append(f"ksize={ksize}: {err}")
-            break
+            return report("07.1 OpenCV's Gaussian kernel", [f"ksize={ksize}: {err}"])
         found = compare_arrays(f"ksize={ksize}", got, gaussian_kernel_1d(ksize), atol=1e-7)
         if found and np.shape(got) == (ksize,):
             g = np.asarray(got, dtype=np.float64)
             if abs(g.sum() - 1.0) > 1e-6:
-                found.append(f"ksize={ksize}: the weights sum to {g.sum():.6g}, expected 1")
-            elif (abs(g[ksize // 2 + 1] / g[ksize // 2] - np.exp(-0.5 / 2.0**2)) < 1e-3
-                  and ksize != 11):
-                found.append(f"ksize={ksize}: sigma looks fixed at 2; OpenCV derives it from ksize")
+                found.append(f"ksize={ksize}: the weights sum to {fmt(g.sum())}, expected 1")
         problems += found
+        answers.append(np.asarray(got, dtype=np.float64).ravel() if np.ndim(got) else [np.nan])
+    if problems:
+        slip = diagnose(np.concatenate(answers), _kernel_slips(), atol=1e-7)
+        problems += [slip] if slip else []
     return report("07.1 OpenCV's Gaussian kernel", problems,
                   passed_message="the weights cv2.GaussianBlur uses, to 1e-7")
 
@@ -48,6 +87,27 @@ def _argmax_cases() -> dict[str, np.ndarray]:
     }
 
 
+def _argmax_slips(maps: np.ndarray) -> list[tuple[tuple[np.ndarray, np.ndarray], str]]:
+    """What the usual slips of 07.2 return for ``maps``, with the mistake they make."""
+    n, k, h, w = maps.shape
+    flat = maps.reshape(n, k, -1)
+    score = flat.max(-1)
+    first = (flat == score[..., None]).argmax(-1)
+    last = flat.shape[-1] - 1 - (flat[..., ::-1] == score[..., None]).argmax(-1)
+    zero_start = np.maximum(score, 0.0)
+    zero_index = np.where(score > 0, first, 0)
+    y, x = np.divmod(first, w)
+    return [
+        ((last, score), "of equal maxima the LAST one was kept (a >= comparison): keep the first "
+         "one in row-major order, as np.argmax"),
+        ((zero_index, zero_start), "the running maximum started at 0, so an all-negative map gets "
+         "score 0 at index 0: start from the map's first value (or -inf)"),
+        ((x * h + y, score), "the index is the row-major flat position y * W + x, not x * H + y"),
+        ((first + (np.arange(n * k) * h * w).reshape(n, k), score), "the index counts from the "
+         "start of each map (0 ... H*W - 1), not from the start of the batch"),
+    ]
+
+
 def check_first_argmax(first_argmax: Callable) -> bool:
     """Exercise 07.2: ``first_argmax(heatmaps [N, K, H, W]) -> (index [N, K], score [N, K])``
     in two passes (the max, then the first pixel equal to it), as numpy's argmax."""
@@ -55,15 +115,24 @@ def check_first_argmax(first_argmax: Callable) -> bool:
     for name, maps in _argmax_cases().items():
         got, err = call(first_argmax, maps.copy())
         if err:
-            problems.append(f"{name}: {err}")
-            break
+            return report("07.2 first maximum in two passes", [f"{name}: {err}"])
         if not (isinstance(got, tuple) and len(got) == 2):
-            problems.append(f"{name}: expected a tuple (index, score), got {type(got).__name__}")
-            break
+            return report("07.2 first maximum in two passes", [
+                f"{name}: expected a tuple (index, score), got {type(got).__name__}"])
         flat = maps.reshape(maps.shape[0], maps.shape[1], -1)
-        problems += compare_arrays(f"{name}: index", got[0], flat.argmax(-1), atol=0)
-        problems += compare_arrays(f"{name}: score", got[1], flat.max(-1), atol=0)
-    return report("07.2 first maximum in two passes", problems,
+        found = compare_arrays(f"{name}: index", got[0], flat.argmax(-1), atol=0)
+        found += compare_arrays(f"{name}: score", got[1], flat.max(-1), atol=0)
+        if found and compare_arrays("", got[1], flat.argmax(-1), atol=0) == [] and \
+                compare_arrays("", got[0], flat.max(-1), atol=0) == []:
+            found.append("(score, index) came back swapped: return (index, score)")
+        elif found:
+            slips = [(np.concatenate([np.ravel(a) for a in v]), m) for v, m in _argmax_slips(maps)]
+            mine = np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in got]) \
+                if all(np.shape(a) == flat.shape[:2] for a in got) else np.array([np.nan])
+            slip = diagnose(mine, slips, atol=0)
+            found += [slip] if slip else []
+        problems += found
+    return report("07.2 first maximum in two passes", list(dict.fromkeys(problems)),
                   passed_message="the first maximum in row-major order, ties included")
 
 
@@ -111,10 +180,36 @@ def _build_taylor_step(source: str) -> tuple[Any, str | None]:
         return None, f"cannot build the C++ source here: {exc}"
 
 
+def _step_slips(d: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """What the usual slips of 07.3 return on the derivative rows ``d``, with their mistake."""
+    dx, dy, dxx, dxy, dyy = d.T
+    det = dxx * dyy - dxy * dxy
+    ok = (dxx < 0) & (det > 0)
+    safe = np.where(det != 0, det, 1.0)
+    sx, sy = -(dyy * dx - dxy * dy) / safe, -(dxx * dy - dxy * dx) / safe
+    tx, ty = -(dxx * dx - dxy * dy) / safe, -(dyy * dy - dxy * dx) / safe  # H^-1 transposed
+
+    def rule(x, y, where=ok, clip=True):
+        out = np.where(where[:, None], np.stack([x, y], -1), 0.0)
+        return np.clip(out, -1.0, 1.0) if clip else out
+
+    return [
+        (rule(sx, sy, clip=False), "the step is not clipped: std::clamp each component to "
+         "[-1, 1]"),
+        (rule(sx, sy, where=det != 0), "a step was taken where H is not negative definite "
+         "(saddle, valley): step only when dxx < 0 and det > 0"),
+        (rule(sx, sy, where=det > 0), "the test needs dxx < 0 too: det > 0 alone also accepts a "
+         "valley (a minimum, dxx > 0)"),
+        (rule(-sx, -sy), "the step has the wrong sign: (sx, sy) = -H^-1 g"),
+        (rule(tx, ty), "dxx and dyy are swapped in H^-1 = [[dyy, -dxy], [-dxy, dxx]] / det"),
+        (rule(sy, sx), "sx and sy are swapped: o[2 * i] is the x step"),
+    ]
+
+
 def _derivative_case_problems(taylor_step_cpp: Callable, names: list[str],
                               d: np.ndarray) -> list[str]:
     """The learner's step on the derivative rows ``d`` against ``course_lib.dark.taylor_step``:
-    the first four wrong cases by name, then how many more."""
+    the first four wrong cases by name, then how many more, then the likely mistake."""
     from course_lib.dark import taylor_step
 
     got, err = call(taylor_step_cpp, d.copy())
@@ -127,11 +222,13 @@ def _derivative_case_problems(taylor_step_cpp: Callable, names: list[str],
         return [f"taylor_step: shape {got.shape}, expected {expected.shape}"]
     bad = np.flatnonzero(np.abs(got - expected).max(axis=1) > 1e-9)
     for i in bad[:4]:
-        problems.append(f"{names[i]}: (dx, dy, dxx, dxy, dyy) = {tuple(np.round(d[i], 4))}: "
-                        f"step {tuple(np.round(got[i], 4))}, "
-                        f"expected {tuple(np.round(expected[i], 4))}")
+        problems.append(f"{names[i]}: (dx, dy, dxx, dxy, dyy) = {fmt(tuple(d[i]), 4)}: "
+                        f"step {fmt(tuple(got[i]), 4)}, expected {fmt(tuple(expected[i]), 4)}")
     if len(bad) > 4:
         problems.append(f"... and {len(bad) - 4} more of {len(d)} cases")
+    if problems:
+        slip = diagnose(got, _step_slips(d), atol=1e-9)
+        problems += [slip] if slip else []
     return problems
 
 
