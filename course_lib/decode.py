@@ -12,8 +12,11 @@ Conventions (shared with the C++ decoder, ``course_lib.native``):
   the map's maximum. A map whose maximum is not positive (``<= 0``) holds no keypoint: its
   coordinates are the marker ``(-1, -1)``, its score is that (non-positive) maximum, and it is
   never refined.
-* ``quarter``: ``x += 0.25 * sign(h[y, x+1] - h[y, x-1])`` when ``1 <= x <= W-2`` (same for
-  ``y`` with rows), computed on the raw map.
+* ``quarter`` (as HRNet's and SimpleBaseline's ``get_final_preds``): ``x += 0.25 *
+  sign(h[y, x+1] - h[y, x-1])`` and ``y += 0.25 * sign(h[y+1, x] - h[y-1, x])`` on the raw map,
+  both only when ``1 < x < W-1 and 1 < y < H-1`` (``2 <= x <= W-2``, ``2 <= y <= H-2``): the
+  reference tests the two axes jointly, so a peak in the first two or the last column keeps its
+  integer y as well (MMPose's ``refine_keypoints`` uses the same bounds per axis).
 * ``dark`` (Zhang et al., "Distribution-Aware Coordinate Representation", CVPR 2020, as MMPose's
   ``refine_keypoints_dark``): blur the map with a Gaussian (OpenCV's kernel for ``blur_kernel``,
   zero padding), rescale it to the original maximum, take ``log(max(value, 1e-10))``, then one
@@ -103,7 +106,7 @@ def _refine_numpy(flat, h, w, m, y, x, peak, method, blur_kernel):
     """Sub-pixel offsets ``[P, 2]`` for integer positions ``(m, y, x)`` of maps ``flat[M, H*W]``."""
     off = np.zeros((len(m), 2), dtype=np.float64)
     if method == "quarter":
-        ix, iy = (x >= 1) & (x <= w - 2), (y >= 1) & (y <= h - 2)
+        ix = iy = (x >= 2) & (x <= w - 2) & (y >= 2) & (y <= h - 2)  # HRNet: jointly
         right = flat[m, y * w + np.minimum(x + 1, w - 1)]
         left = flat[m, y * w + np.maximum(x - 1, 0)]
         below = flat[m, np.minimum(y + 1, h - 1) * w + x]
@@ -211,7 +214,7 @@ def _decode_torch(maps, method, blur_kernel, temperature, radius):
         pos = torch.nonzero(scores > 0).flatten()
         if method == "quarter" and pos.numel():
             px, py = x[pos], y[pos]
-            ix, iy = (px >= 1) & (px <= w - 2), (py >= 1) & (py <= h - 2)
+            ix = iy = (px >= 2) & (px <= w - 2) & (py >= 2) & (py <= h - 2)  # HRNet: jointly
             right = flat[pos, py * w + (px + 1).clamp(max=w - 1)]
             left = flat[pos, py * w + (px - 1).clamp(min=0)]
             below = flat[pos, (py + 1).clamp(max=h - 1) * w + px]

@@ -9,7 +9,9 @@
 // The decoding rules are exactly those of course_lib.decode (notebook 06):
 //   argmax  first maximum in row-major order; score = the map's maximum; a map whose maximum is
 //           not positive gets coordinates (-1, -1), its maximum as score, and is never refined.
-//   quarter x += 0.25 * sign(h[y, x+1] - h[y, x-1]) only when 1 <= x <= W-2 (rows alike).
+//   quarter x += 0.25 * sign(h[y, x+1] - h[y, x-1]) and y += 0.25 * sign(h[y+1, x] - h[y-1, x])
+//           only when 2 <= x <= W-2 and 2 <= y <= H-2, both axes at once (HRNet's and
+//           SimpleBaseline's get_final_preds: 1 < px < W-1 and 1 < py < H-1).
 //   dark    modulation: Gaussian blur with cv2.GaussianBlur's kernel (sigma from the kernel size
 //           as OpenCV computes it), zero padding, rescaled to the original maximum; L = log of
 //           max(value, 1e-10); central-difference gradient and Hessian at the integer argmax;
@@ -325,8 +327,10 @@ void decode_one(const float* h, int H, int W, Method method, const DarkRule& rul
     float fx = static_cast<float>(x), fy = static_cast<float>(y);
     if (method == QUARTER) {
         const float* row = h + static_cast<int64_t>(y) * W;
-        if (x >= 1 && x <= W - 2) fx += 0.25f * sign_of_difference(row[x + 1], row[x - 1]);
-        if (y >= 1 && y <= H - 2) fy += 0.25f * sign_of_difference(row[x + W], row[x - W]);
+        if (x >= 2 && x <= W - 2 && y >= 2 && y <= H - 2) {  // HRNet: 1 < px < W-1 and 1 < py < H-1
+            fx += 0.25f * sign_of_difference(row[x + 1], row[x - 1]);
+            fy += 0.25f * sign_of_difference(row[x + W], row[x - W]);
+        }
     } else if (method == DARK) {
         double sx, sy;
         const bool interior = x >= 2 && x <= W - 3 && y >= 2 && y <= H - 3;

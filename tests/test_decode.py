@@ -166,14 +166,60 @@ def test_argmax_marker_and_first_maximum(method, backend):
         assert s[0, 2] == pytest.approx(0.8)
 
 
-def test_quarter_rules():
-    maps = np.zeros((1, 4, 8, 9), np.float32)
-    maps[0, 0, 4, 4], maps[0, 0, 4, 5], maps[0, 0, 3, 4] = 1.0, 0.5, 0.2  # right and up
-    maps[0, 1, 4, 0], maps[0, 1, 4, 1] = 1.0, 0.9  # x = 0: no shift in x
-    maps[0, 2, 7, 1], maps[0, 2, 7, 2], maps[0, 2, 6, 1] = 1.0, 0.3, 0.9  # y = H-1: no y shift
-    maps[0, 3, 3, 3], maps[0, 3, 3, 2], maps[0, 3, 3, 4] = 1.0, 0.4, 0.4  # equal neighbours
+def quarter_border_maps():
+    """Peaks on, next to and one pixel inside the borders of an 8 x 9 map (H = 8, W = 9), each
+    with higher right/left and lower/upper neighbours, and the quarter-offset result HRNet's
+    ``get_final_preds`` gives: both axes shift only when ``1 < x < W-1 and 1 < y < H-1``."""
+    cases = [  # (x, y), (dx, dy) toward the higher neighbours, expected (x, y)
+        ((4, 4), (1, -1), (4.25, 3.75)),  # interior
+        ((0, 4), (1, 1), (0, 4)),  # x = 0: neither axis (y too, although y is interior)
+        ((1, 4), (1, 1), (1, 4)),  # x = 1: both neighbours exist, HRNet still skips (1 < px)
+        ((2, 4), (-1, 1), (1.75, 4.25)),  # x = 2: the first refined column
+        ((7, 4), (1, 1), (7.25, 4.25)),  # x = W-2: refined (px < W-1)
+        ((8, 4), (-1, 1), (8, 4)),  # x = W-1
+        ((4, 1), (1, 1), (4, 1)),  # y = 1: neither axis
+        ((4, 6), (-1, -1), (3.75, 5.75)),  # y = H-2: refined
+        ((1, 7), (1, -1), (1, 7)),  # corner region
+        ((3, 3), (0, 0), (3, 3)),  # equal neighbours: no shift
+    ]
+    maps = np.zeros((1, len(cases), 8, 9), np.float32)
+    for j, ((x, y), (dx, dy), _) in enumerate(cases):
+        maps[0, j, y, x] = 1.0
+        for nx in (x - 1, x + 1):
+            if 0 <= nx < 9:
+                maps[0, j, y, nx] = 0.6 if (nx - x) == dx else 0.3
+        for ny in (y - 1, y + 1):
+            if 0 <= ny < 8:
+                maps[0, j, ny, x] = 0.6 if (ny - y) == dy else 0.3
+    return maps, np.array([c[2] for c in cases], np.float32)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_quarter_rules(backend):
+    maps, expected = quarter_border_maps()
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        maps = torch.from_numpy(maps)
+    c, _ = D.decode(maps, method="quarter", backend=backend)
+    np.testing.assert_array_equal(np.asarray(c)[0], expected)
+
+
+def test_quarter_rule_is_hrnets():
+    """Line by line the reference (HRNet's lib/core/inference.py, get_final_preds, post-process)."""
+    rng = np.random.default_rng(12)
+    maps = rng.random((3, 17, 7, 6)).astype(np.float32)
+    maps[:, :, 1:3, 1:3] += 2.0  # peaks near the top-left border
+    h, w = maps.shape[2:]
     c, _ = D.decode(maps, method="quarter")
-    np.testing.assert_array_equal(c[0], [[4.25, 3.75], [0, 4], [1.25, 7], [3, 3]])
+    for n in range(3):
+        for k in range(17):
+            hm = maps[n, k]
+            py, px = np.unravel_index(int(np.argmax(hm)), hm.shape)
+            ref = np.array([px, py], np.float64)
+            if 1 < px < w - 1 and 1 < py < h - 1:
+                ref += np.sign([hm[py][px + 1] - hm[py][px - 1],
+                                hm[py + 1][px] - hm[py - 1][px]]) * 0.25
+            np.testing.assert_array_equal(c[n, k], ref)
 
 
 def test_dark_interior_rule():

@@ -71,6 +71,17 @@ def test_cpp_equals_numpy_decoder(case, method):
     np.testing.assert_array_equal(maps, before)  # the input is never modified
 
 
+def test_quarter_border_rule_is_hrnets():
+    """Both axes shift only when 1 < x < W-1 and 1 < y < H-1 (HRNet's get_final_preds), as the
+    numpy decoder: the pinned border cases of tests/test_decode.py, bit for bit."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_decode import quarter_border_maps
+
+    maps, expected = quarter_border_maps()
+    coords, _ = native.decode(maps, "quarter", num_threads=1)
+    np.testing.assert_array_equal(coords[0], expected)
+
+
 def test_dark_window_equals_full_map_blur():
     """Blurring only a window around the peak = MMPose's full-map cv2 blur (scale cancels)."""
     rng = np.random.default_rng(3)
