@@ -1,7 +1,7 @@
 """Static figures shared by the notebooks: skeletons, instance grids, statistics, heatmap overlays.
 
-Taught in ``01_coco_keypoints.ipynb`` (skeletons, crops, statistics) and ``03_topdown_data.ipynb``
-(heatmap overlays). Every function returns an array or a matplotlib figure; the interactive
+Taught in ``01_coco_keypoints.ipynb`` (skeletons, crops, statistics), ``03_topdown_data.ipynb``
+(heatmap overlays) and ``04_resnet_deconv.ipynb`` (block diagram). Every function returns an array or a matplotlib figure; the interactive
 widgets of notebooks 02, 06 and 08 live in :mod:`course_lib.widgets`. matplotlib and cv2 are
 imported inside the functions that need them (no eager optional imports).
 """
@@ -201,6 +201,7 @@ def plot_keypoint_statistics(stats: dict, *, title: str | None = None):
     (stacked fractions of v=0/1/2), labelled keypoints per person, and areas with COCO's
     small/medium/large limits. Returns the matplotlib figure."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     from course_lib.coco import KEYPOINT_NAMES, NUM_KEYPOINTS
 
@@ -216,14 +217,16 @@ def plot_keypoint_statistics(stats: dict, *, title: str | None = None):
         ax.bar(range(NUM_KEYPOINTS), frac, bottom=bottom, color=colour, label=label)
         bottom += frac
     ax.set_xticks(range(NUM_KEYPOINTS), KEYPOINT_NAMES, rotation=70, fontsize=8)
-    ax.set_ylabel("fraction of persons")
-    ax.set_title("visibility per keypoint")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set(ylabel="fraction of persons", title="visibility per keypoint", ylim=(0, 1.18),
+           yticks=np.linspace(0, 1, 6))
+    ax.legend(fontsize=8, loc="upper center", ncol=3, frameon=False)
     ax = axes[1]
     ax.hist(np.asarray(stats["num_keypoints"]), bins=np.arange(NUM_KEYPOINTS + 2) - 0.5,
             color="#1f77b4", edgecolor="white")  # fmt: skip
     ax.set_xlabel("labelled keypoints (num_keypoints)")
     ax.set_ylabel("persons")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("labelled keypoints per person")
     ax = axes[2]
     area = np.asarray(stats["area"], np.float64)
@@ -236,6 +239,8 @@ def plot_keypoint_statistics(stats: dict, *, title: str | None = None):
         ax.axvline(limit, color="k", ls="--", lw=1)
         ax.text(limit, ax.get_ylim()[1] * 0.95, f" {name}", fontsize=8, va="top")
     ax.set_xlabel("area (mask pixels, log scale)")
+    ax.set_ylabel("persons")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("areas: small | medium | large")
     if title:
         fig.suptitle(title)
@@ -251,14 +256,38 @@ def plot_keypoint_statistics(stats: dict, *, title: str | None = None):
 HEATMAP_CMAP = "magma"
 
 
-def heatmap_overlay(image, heatmaps, *, alpha: float = 0.55, cmap: str = HEATMAP_CMAP) -> np.ndarray:
-    """Blend the maximum over keypoints of ``heatmaps`` ``[K, h, w]`` (or one ``[h, w]`` map),
-    resized to the image, onto an RGB ``image`` ``[H, W, 3]`` uint8. Returns uint8 RGB.
+def upsample_heatmap(heatmap, size: tuple[int, int], *, udp: bool = False) -> np.ndarray:
+    """One ``[h, w]`` heatmap resampled (bilinear) to a crop of ``size = (W, H)``, float32.
 
-    Heatmap pixel ``i`` is centred on image pixel ``(i + 0.5) * stride - 0.5`` after the resize,
-    as ``cv2.resize`` aligns pixel areas (the MSRA convention). Taught in ``03_topdown_data``.
+    Exact to the course's pixel convention (pixel ``i`` is centred on coordinate ``i``):
+    heatmap pixel ``(i, j)`` lands on crop pixel ``(s_x i, s_y j)`` with ``s = W / w`` (MSRA,
+    ``x_hm = x / stride``), or ``(W - 1) / (w - 1)`` with ``udp=True``. It is an affine warp with
+    the matrix ``[[s_x, 0, 0], [0, s_y, 0]]``; the last ``s - 1`` crop columns and rows lie past
+    the last heatmap pixel centre (still inside that pixel) and repeat its value. ``cv2.resize``
+    would instead align pixel *areas*, putting pixel ``i`` at ``(i + 0.5) s - 0.5``: 1.5 crop
+    pixels off at stride 4. Taught in ``03_topdown_data.ipynb``.
     """
     import cv2
+
+    hm = np.asarray(heatmap, dtype=np.float32)
+    if hm.ndim != 2:
+        raise ValueError(f"heatmap: expected [h, w], got shape {hm.shape}")
+    (big_w, big_h), (h, w) = size, hm.shape
+    if udp and (w < 2 or h < 2):
+        raise ValueError(f"udp: needs a heatmap of at least 2 x 2 pixels, got {w} x {h}")
+    sx, sy = ((big_w - 1) / (w - 1), (big_h - 1) / (h - 1)) if udp else (big_w / w, big_h / h)
+    matrix = np.array([[sx, 0.0, 0.0], [0.0, sy, 0.0]])  # heatmap -> crop
+    return cv2.warpAffine(hm, matrix, (int(big_w), int(big_h)), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+
+
+def heatmap_overlay(image, heatmaps, *, alpha: float = 0.55, cmap: str = HEATMAP_CMAP,
+                    udp: bool = False) -> np.ndarray:  # fmt: skip
+    """Blend the maximum over keypoints of ``heatmaps`` ``[K, h, w]`` (or one ``[h, w]`` map),
+    resampled to the image by :func:`upsample_heatmap` (heatmap pixel ``i`` on image pixel
+    ``stride * i``, the course's MSRA convention; ``udp=True``: UDP's), onto an RGB ``image``
+    ``[H, W, 3]`` uint8. Returns uint8 RGB. Taught in ``03_topdown_data.ipynb``.
+    """
     from matplotlib import colormaps
 
     image = np.asarray(image)
@@ -270,7 +299,7 @@ def heatmap_overlay(image, heatmaps, *, alpha: float = 0.55, cmap: str = HEATMAP
     if maps.ndim != 3:
         raise ValueError(f"heatmaps: expected [K, h, w] or [h, w], got shape {maps.shape}")
     merged = np.clip(maps.max(axis=0).astype(np.float32), 0.0, 1.0)
-    big = cv2.resize(merged, (image.shape[1], image.shape[0]), interpolation=cv2.INTER_LINEAR)
+    big = np.clip(upsample_heatmap(merged, (image.shape[1], image.shape[0]), udp=udp), 0.0, 1.0)
     colour = colormaps[cmap](big)[..., :3] * 255.0
     weight = alpha * big[..., None]
     return np.clip(image * (1.0 - weight) + colour * weight + 0.5, 0, 255).astype(np.uint8)
@@ -322,6 +351,48 @@ def show_keypoint_heatmaps(crop, heatmaps, *, names=None, ncols: int = 6, size: 
             ax.set_title(names[i], fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# network block diagram (04_resnet_deconv.ipynb)
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_shape_table(rows: list[dict], *, ax=None, title: str | None = None):
+    """A block diagram of a network from :func:`course_lib.models.shape_table`: one box per
+    stage, its height the stage's resolution (H relative to the input), its width growing with
+    the channels; labelled with the stage, ``C x H x W``, the stride and the parameters.
+    Backbone stages blue, head stages orange. Taught in ``04_resnet_deconv.ipynb``."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.15 * len(rows) + 1, 3.6))
+    height0, x = rows[0]["shape"][1], 0.0
+    for i, row in enumerate(rows):
+        c, h, w = row["shape"]
+        name = row["stage"].split(":")[0].split(" ")[0]
+        head = name.startswith(("deconv", "final"))
+        colour = "0.75" if i == 0 else ("#f5a04a" if head else "#5b8fd6")
+        bw, bh = 0.25 + 0.09 * np.log2(max(c, 1)), max(h / height0, 0.04) * 2.0
+        ax.add_patch(Rectangle((x, -bh / 2), bw, bh, fc=colour, ec="k", lw=0.8))
+        ax.text(x + bw / 2, 1.12, name, ha="center", fontsize=8, weight="bold")
+        info = f"{c}x{h}x{w}\n/{row['stride']:g}"
+        p = row["params"]
+        info += (f"\n{p / 1e6:.2f} M" if p >= 1e4 else f"\n{p / 1e3:.1f} k") if p else ""
+        ax.text(x + bw / 2, -1.2, info, ha="center", va="top", fontsize=7)
+        if i:
+            ax.add_patch(FancyArrowPatch((x - 0.35, 0), (x - 0.02, 0), arrowstyle="->",
+                                         mutation_scale=8, lw=0.8))  # fmt: skip
+        x += bw + 0.4
+    ax.set(xlim=(-0.2, x), ylim=(-2.0, 1.35))
+    ax.set_axis_off()
+    ax.legend(handles=[Patch(fc="#5b8fd6", ec="k", label="backbone"),
+                       Patch(fc="#f5a04a", ec="k", label="head")], loc="upper right",
+              fontsize=7, frameon=False, bbox_to_anchor=(1.0, 1.12))  # fmt: skip
+    if title:
+        ax.set_title(title, fontsize=9, pad=14)
+    return ax
 
 
 # ---------------------------------------------------------------------------------------------

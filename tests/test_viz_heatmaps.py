@@ -56,14 +56,37 @@ def test_draw_returns_a_figure_with_two_panels():
     plt.close(fig)
 
 
+@pytest.mark.parametrize("stride, peak", [(4, (5, 5)), (4, (3, 10)), (2, (7, 1)), (8, (0, 2))])
+def test_heatmap_peak_lands_on_stride_times_its_index(stride, peak):
+    """The course's MSRA convention, x_hm = x / stride: heatmap pixel (i, j) shows on crop pixel
+    (stride * i, stride * j), not on cv2.resize's ((i + 0.5) * stride - 0.5, ...)."""
+    i, j = peak
+    maps, _ = encode(np.array([[i, j]], float), np.array([2]), heatmap_size=(12, 16), sigma=1.0)
+    big = viz.upsample_heatmap(maps[0], (12 * stride, 16 * stride))
+    assert big.shape == (16 * stride, 12 * stride)
+    assert np.unravel_index(big.argmax(), big.shape) == (stride * j, stride * i)
+    assert big[stride * j, stride * i] == pytest.approx(1.0)
+    out = viz.heatmap_overlay(np.zeros((16 * stride, 12 * stride, 3), np.uint8), maps)
+    hot = out.astype(int).sum(-1)
+    assert np.unravel_index(hot.argmax(), hot.shape) == (stride * j, stride * i)
+
+
+def test_upsample_heatmap_udp_puts_the_last_pixel_on_the_last_pixel():
+    hm = np.zeros((4, 3), np.float32)
+    hm[3, 2] = 1.0
+    big = viz.upsample_heatmap(hm, (9, 13), udp=True)  # (W - 1) / (w - 1) = 4 on both axes
+    assert np.unravel_index(big.argmax(), big.shape) == (12, 8)
+    with pytest.raises(ValueError, match="heatmap"):
+        viz.upsample_heatmap(np.zeros((2, 2, 2)), (8, 8))
+
+
 def test_heatmap_overlay_colours_where_the_heatmap_is():
     img = np.full((64, 48, 3), 100, np.uint8)
     maps, _ = encode(np.array([[3.0, 10.0]]), np.array([2]), heatmap_size=(12, 16), sigma=1.0)
     out = viz.heatmap_overlay(img, maps)
     assert out.shape == img.shape and out.dtype == np.uint8
     hot = np.abs(out.astype(int) - 100).sum(-1)
-    y, x = np.unravel_index(hot.argmax(), hot.shape)
-    assert abs(x - 13.5) <= 2 and abs(y - 41.5) <= 2  # heatmap (3, 10) -> (i + 0.5) * 4 - 0.5
+    assert hot[40, 12] > 0  # heatmap (3, 10) -> crop (12, 40) at stride 4
     assert hot[0, 47] == 0  # far away: untouched
     with pytest.raises(ValueError, match="image"):
         viz.heatmap_overlay(img[..., 0], maps)
@@ -76,3 +99,16 @@ def test_heatmap_overlay_colours_where_the_heatmap_is():
     fig = viz.show_keypoint_heatmaps(img, np.repeat(maps, 17, axis=0))
     assert len(fig.axes) == 18
     plt.close(fig)
+
+
+def test_plot_shape_table_draws_one_box_per_stage():
+    import matplotlib.pyplot as plt
+
+    from course_lib import models
+
+    rows = models.shape_table(models.pose_resnet(18, 17, head_channels=64), (96, 128))
+    ax = viz.plot_shape_table(rows, title="ResNet-18")
+    assert len(ax.patches) >= len(rows)  # boxes (+ arrows)
+    labels = [t.get_text() for t in ax.texts]
+    assert "layer4" in labels and "final" in labels and any("17x32x24" in t for t in labels)
+    plt.close(ax.figure)
