@@ -10,6 +10,7 @@ STAMP := $(VENV)/.course-installed
 # pip's find-links offers one, the ordinary index otherwise. Override e.g. TORCH_SPEC="torch>=2.2".
 TORCH_SPEC ?= torch==2.13.0
 PORT ?= 8888
+TEST_WORKERS ?= 2
 TEST_ENV := COURSE_PROFILE=smoke COURSE_STRICT=1 MPLBACKEND=Agg OMP_NUM_THREADS=1 \
             OPENBLAS_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_MININTERVAL=5
 
@@ -58,8 +59,10 @@ lab: $(STAMP)
 	    $$( [ "$$(id -u)" = 0 ] && echo --ServerApp.allow_root=True ) \
 	    $$( [ -z "$$DISPLAY$$WAYLAND_DISPLAY" ] && [ "$$(uname)" = Linux ] && echo --no-browser )
 
+# the tests run in two processes (pytest-xdist: one per core of a laptop); the notebooks one by
+# one, since 06-08 read the checkpoint that 05 trains
 test: $(STAMP) data-smoke lint
-	$(TEST_ENV) $(PY) -m pytest tests -q -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests -q -p no:cacheprovider -n $(TEST_WORKERS)
 	$(MAKE) --no-print-directory notebooks
 
 unit: $(STAMP) data-smoke
@@ -82,17 +85,19 @@ html: $(STAMP) data-smoke
 	$(TEST_ENV) $(PY) tools/build_html.py notebooks html
 
 # The published edition (contents, previous/next links, MathJax served by the site itself):
-# every notebook in the cpu profile. Notebook 05 reuses a finished checkpoint of runs/cpu with
+# notebooks 00-08 in the cpu profile (BOOK_NOTEBOOKS='*' adds 09-11 and their races and
+# capstone training). Notebook 05 reuses a finished checkpoint of runs/cpu with
 # its configuration, else trains it once (about 15 minutes on 2 cores). Only notebooks changed
 # since the last build run again; --timeout is per cell (the training cell runs 14 minutes).
 # BOOK_PROFILE=smoke BOOK_DIR=/tmp/b checks the machinery fast.
 BOOK_PROFILE ?= cpu
 BOOK_DIR ?= book
+BOOK_NOTEBOOKS ?= 0[0-8]_*
 book: $(STAMP)
 	COURSE_PROFILE=$(BOOK_PROFILE) $(PY) data_scripts/make_synthetic_coco.py --quiet
 	COURSE_PROFILE=$(BOOK_PROFILE) COURSE_STRICT=1 MPLBACKEND=Agg PYTHONHASHSEED=0 \
 	    TQDM_MININTERVAL=5 $(PY) tools/build_html.py notebooks $(BOOK_DIR) \
-	    --profile $(BOOK_PROFILE) --timeout 1800
+	    --profile $(BOOK_PROFILE) --timeout 1800 --only '$(BOOK_NOTEBOOKS)'
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; OMP_NUM_THREADS=1 $(PY) $$b || exit 1; done

@@ -13,6 +13,8 @@ in numpy, in six steps. The first three are here, one public function each:
    to ``computeOks``, far-apart pairs skipped (:func:`_surely_below_half`).
 
 Steps 4 to 6 (matching, accumulating, summarizing) are in ``course_lib.evaluate_matching``.
+Also here, for ``06_decoding_dark.ipynb``: :func:`keypoint_errors` and :func:`pck`, the distance
+errors of decoded keypoints and the fraction within a tolerance (outliers do not hide them).
 ``course_lib.evaluate`` and ``course_lib.evaluate_matching`` import this module; it imports
 only ``course_lib.coco``.
 """
@@ -460,3 +462,35 @@ def _surely_below_half(d_lo: np.ndarray, d_hi: np.ndarray, g: dict, pair_dt: np.
     area = g["area"][pair_gt]
     bound = (gap**2).sum(axis=1) / variances.max() / (area + EPS) / 2
     return (bound > np.log(2.0) * (1 + 1e-6)) & ~g["no_label"][pair_gt] & (area > 0)
+
+
+def keypoint_errors(pred: Any, gt: Any, visible: Any) -> np.ndarray:
+    """Euclidean distances ``[..., K]`` between predicted and true ``(x, y)``; NaN where unlabelled.
+
+    ``pred`` and ``gt`` are ``[..., K, 2]`` in the same pixels; ``visible`` is ``[..., K]`` (True,
+    or a COCO flag ``v > 0``, where the keypoint is labelled). Read them with ``np.nanmedian`` and
+    :func:`pck`. Taught in ``06_decoding_dark.ipynb`` (the decoders on a trained network's crops).
+    """
+    p, g = np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape or p.ndim < 2 or p.shape[-1] != 2:
+        raise ValueError(f"pred, gt: expected equal shapes [..., K, 2], got {p.shape}, {g.shape}")
+    v = np.asarray(visible)
+    if v.shape != p.shape[:-1]:
+        raise ValueError(f"visible: expected shape {p.shape[:-1]}, got {v.shape}")
+    d = np.hypot(p[..., 0] - g[..., 0], p[..., 1] - g[..., 1])
+    return np.where(v > 0, d, np.nan)
+
+
+def pck(errors: Any, scale: Any, alpha: float) -> float:
+    """PCK: the fraction of labelled keypoints (non-NaN ``errors``) with ``error < alpha * scale``.
+
+    ``scale`` broadcasts to ``errors`` (e.g. ``sqrt(area)[:, None]`` per person, or 1 for a
+    tolerance of ``alpha`` pixels); strict ``<`` as MMPose's ``keypoint_pck_accuracy``. NaN when
+    nothing is labelled. Taught in ``06_decoding_dark.ipynb``.
+    """
+    e = np.asarray(errors, dtype=np.float64)
+    if not alpha > 0:
+        raise ValueError(f"alpha: expected a positive number, got {alpha!r}")
+    limit = alpha * np.broadcast_to(np.asarray(scale, dtype=np.float64), e.shape)
+    labelled = ~np.isnan(e)
+    return float((e[labelled] < limit[labelled]).mean()) if labelled.any() else float("nan")

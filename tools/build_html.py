@@ -444,14 +444,16 @@ def build_one(site: Site, nb_path: Path, chapter: Chapter, prev: Chapter | None,
 
 
 def build(src_dir: Path, out_dir: Path, *, profile: str = "smoke", timeout: int = 600,
-          force: bool = False) -> list[dict]:
-    """Build the site ``out_dir`` from the notebooks in ``src_dir``; one entry per notebook."""
+          force: bool = False, only: str = "*") -> list[dict]:
+    """Build the site ``out_dir`` from the notebooks in ``src_dir`` whose names match the glob
+    ``only`` (default: all); one entry per notebook."""
     import nbformat
     from tqdm.auto import tqdm
 
-    notebooks = sorted(p for p in src_dir.glob("*.ipynb") if not p.name.startswith("."))
+    notebooks = sorted(p for p in src_dir.glob("*.ipynb")
+                       if not p.name.startswith(".") and p.match(only))
     if not notebooks:
-        raise SystemExit(f"build_html: no notebooks in {src_dir}")
+        raise SystemExit(f"build_html: no notebooks matching {only!r} in {src_dir}")
     chapters = [chapter_of(nbformat.read(p, as_version=4), p) for p in notebooks]
     out_dir.mkdir(parents=True, exist_ok=True)
     stamps_path = out_dir / STAMPS
@@ -482,10 +484,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="course profile the notebooks run in (default: smoke)")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     parser.add_argument("--force", action="store_true", help="execute up-to-date notebooks too")
+    parser.add_argument("--only", default="*", help="glob of the notebook names (default: all)")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     entries = build(args.src, args.out, profile=args.profile, timeout=args.timeout,
-                    force=args.force)
+                    force=args.force, only=args.only)
     for e in entries:
         state = "up to date" if e["skipped"] else ("ok" if e["ok"] else "FAILED")
         print(f"{e['name']:40s} {state:10s} {e['seconds']:6.1f} s  {e['title']}")

@@ -1,10 +1,10 @@
 """Checks for the classroom exercises: say what is right, what is wrong and by how much.
 
-Every exercise in notebooks 01-08 is followed by a cell that calls one ``check_*`` function of
+Every exercise in notebooks 01-09 is followed by a cell that calls one ``check_*`` function of
 this package with the learner's answer (usually a function), e.g.
 ``from course_lib import checks; checks.check_oks(oks)``. The checks of each notebook live in
-their own module (``nb01_coco`` for ``01_coco_keypoints.ipynb`` ... ``nb08_oks`` for
-``08_oks_evaluation.ipynb``); all of them are imported here, so ``checks.<name>`` finds any.
+their own module (``nb01_coco`` for ``01_coco_keypoints.ipynb`` ... ``nb09_hrnet`` for
+``09_hrnet_hrformer.ipynb``); all of them are imported here, so ``checks.<name>`` finds any.
 
 A check compares the answer with ``course_lib``'s reference on a few fixed cases and reports
 through :func:`report` (module ``reporting``): one ``[PASS]`` line, or a ``[FAIL]`` line and one
@@ -36,6 +36,13 @@ from course_lib.checks.nb07_cpp import (
     check_taylor_step_cpp,
 )
 from course_lib.checks.nb08_oks import check_average_precision, check_match_image, check_oks
+from course_lib.checks.nb09_hrnet import (
+    check_conv_output_size,
+    check_fuse_parameters,
+    check_num_windows,
+)
+from course_lib.checks.nb10_heads import check_grid_correction, check_peak_term, check_simcc_label
+from course_lib.checks.nb11_capstone import check_capstone
 from course_lib.checks.reporting import ExerciseError, call, compare_arrays, report
 
 __all__ = [
@@ -72,4 +79,14 @@ __all__ = [
     "check_oks",
     "check_match_image",
     "check_average_precision",
+    # 09_hrnet_hrformer.ipynb
+    "check_conv_output_size",
+    "check_num_windows",
+    "check_fuse_parameters",
+    # 10_beyond_heatmaps.ipynb
+    "check_grid_correction",
+    "check_simcc_label",
+    "check_peak_term",
+    # 11_capstone.ipynb
+    "check_capstone",
 ]
