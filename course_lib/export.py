@@ -248,20 +248,10 @@ def check_out_path(out: str | os.PathLike) -> Path:
     return path
 
 
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> dict:
     """Parse, export, check, print; returns :func:`export_checkpoint`'s report."""
     from course_lib import config
+    from course_lib.train.config import positive_int
 
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.export",

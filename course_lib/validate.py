@@ -19,17 +19,7 @@ import argparse
 
 from course_lib.evaluate import format_stats
 from course_lib.predict import DECODERS, evaluate_checkpoint
-
-
-def positive_int(text: str) -> int:
-    """An ``argparse`` type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
-    return value
+from course_lib.train.config import positive_int
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -29,7 +29,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(REPO / "tools"))
 import build_html  # noqa: E402
-from test_browser import CHROMIUM_FLAGS, _chromium  # noqa: E402
+from test_browser import _chromium, launched_chromium  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -109,16 +109,8 @@ def server(book):
 
 @pytest.fixture(scope="module")
 def browser(book):
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as exc:  # a dev dependency: missing means a broken environment, not a skip
-        pytest.fail(f"playwright for Python is not installed ({exc}): pip install -e '.[dev]'")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_FLAGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launched_chromium() as b:
+        yield b
 
 
 class Fence:

@@ -13,6 +13,7 @@ Skipped, saying why, only when chromium is missing (``.ci/run`` installs it with
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -233,8 +234,9 @@ def lab(tmp_path_factory):
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def browser(lab):
+@contextlib.contextmanager
+def launched_chromium():
+    """Debian's chromium, headless, driven by playwright (also the published edition's test)."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as exc:  # a dev dependency: missing means a broken environment, not a skip
@@ -245,6 +247,12 @@ def browser(lab):
             yield b
         finally:
             b.close()
+
+
+@pytest.fixture(scope="module")
+def browser(lab):
+    with launched_chromium() as b:
+        yield b
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ field before anything runs. :func:`config_differences` lists what a resume would
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -315,6 +316,17 @@ def _describe(kind: Any) -> str:
             else "comma-separated ints, e.g. 90,120"
     return {bool: "true or false", int: "an int", float: "a number", str: "a word",
             dict: 'a JSON object, e.g. {"rotation_factor": 15}'}.get(kind, str(kind))
+
+
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an int >= 1 (``--batch-size`` of validate, ``--opset`` of export)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int, got {text!r}")
+    return value
 
 
 def parse_overrides(items: list[str]) -> dict:
