@@ -68,8 +68,11 @@ def contender_config(name: str, profile: str | None = None, *, minutes: float | 
     loss and learning rate, the budget's ``clock`` (``cpu`` on a shared CPU machine, ``wall`` on
     a GPU) and a budget of ``minutes`` (or ``steps``)."""
     spec = CONTENDERS[name]
+    # every head encodes its own targets from MSRA-geometry keypoints, in float32 (the race as
+    # recorded in docs/results/race_10.json), whatever the profile trains its deconv head with
     overrides = {"head": spec["head"], "loss": spec["loss"], "lr": lr or spec["lr"],
-                 "budget_clock": clock, "head_options": head_options, "seed": seed}
+                 "budget_clock": clock, "head_options": head_options, "seed": seed,
+                 "encoding": "msra", "cpu_bf16": False}
     if steps:
         overrides.update(max_train_steps=int(steps), max_train_minutes=None)
     elif minutes:

@@ -306,3 +306,40 @@ def test_a_text_field_takes_the_word_none():
     assert T.make_config("smoke", **T.parse_overrides(["logger=wandb"])).logger == "wandb"
     with pytest.raises(ValueError, match="logger: expected one of none, tensorboard, wandb"):
         T.make_config("smoke", logger="mlflow")
+
+
+def test_autocast_is_bfloat16_only_when_asked_and_the_cpu_computes_it(monkeypatch):
+    from course_lib.train import network
+
+    cpu = torch.device("cpu")
+    assert network.autocast_dtype(tiny_config(cpu_bf16=False), cpu) is None
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    assert network.autocast_dtype(tiny_config(cpu_bf16=True), cpu) is None  # would be emulated
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert network.autocast_dtype(tiny_config(cpu_bf16=True), cpu) is torch.bfloat16
+    assert network.autocast_dtype(tiny_config(), torch.device("cuda")) is torch.float16
+
+
+def test_a_bfloat16_step_learns_with_a_float32_loss_and_float32_weights(tmp_path, monkeypatch):
+    """The forward pass in bfloat16 (forced here, whatever this CPU has), the loss and the
+    weights in float32; the loss falls as in float32 and ends close to float32's."""
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    torch.set_num_threads(1)
+    data = BlobDataset(16)
+    losses = {}
+    for bf16 in (False, True):
+        cfg = tiny_config(epochs=3, batch_size=4, lr_steps=(), cpu_bf16=bf16)
+        model, hist = T.train(cfg, tmp_path / str(bf16), train_dataset=data, progress=False)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[bf16] = [r["loss"] for r in hist["train"]]
+    assert losses[True] != losses[False]  # bfloat16 did compute something else
+    assert losses[True][-1] < 0.8 * losses[True][0]
+    assert abs(losses[True][-1] - losses[False][-1]) < 0.25 * losses[False][-1]
+
+
+def test_the_cpu_profile_takes_its_encoding_and_precision_from_the_profile():
+    cfg = T.make_config("cpu")
+    extra = config.get_profile("cpu").extra
+    assert cfg.encoding == extra.get("encoding", "msra")
+    assert cfg.cpu_bf16 is bool(extra.get("cpu_bf16"))
+    assert T.make_config("smoke").encoding == "msra" and not T.make_config("smoke").cpu_bf16

@@ -55,7 +55,7 @@ from course_lib.train.checkpoint import (
 )
 from course_lib.train.config import TrainConfig, compatible, make_config, parse_overrides
 from course_lib.train.guards import Interrupted, RunFolderLocked
-from course_lib.train.network import build_model, make_loss
+from course_lib.train.network import autocast_dtype, build_model, make_loss, to_float32
 from course_lib.train.schedule import Schedule, learning_rate, make_clock
 
 __all__ = [
@@ -277,12 +277,16 @@ def validate_and_save(run: Run, train_dataset: Any, validate_fn: Callable | None
 
 
 def train_step(run: Run, batch: dict, loss_fn: Callable) -> tuple[torch.Tensor, float]:
-    """One optimisation step on ``batch``: forward (autocast on CUDA), loss, backward, Adam."""
+    """One optimisation step on ``batch``: forward (autocast: :func:`network.autocast_dtype`),
+    loss, backward, Adam."""
     images = batch["image"].to(run.device, non_blocking=True).contiguous(
         memory_format=torch.channels_last)
     lr = run.schedule.apply()
-    with torch.autocast(run.device.type, dtype=torch.float16, enabled=run.device.type == "cuda"):
+    dtype = autocast_dtype(run.cfg, run.device)
+    with torch.autocast(run.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
         output = run.net(images)
+    if dtype is not None:  # the loss in float32, whatever the forward pass computed in
+        output = to_float32(output)
     loss = loss_fn(output, batch)
     guards.check_finite_loss(loss, run.step)
     run.optimizer.zero_grad(set_to_none=True)

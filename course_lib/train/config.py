@@ -73,6 +73,7 @@ class TrainConfig:
     seed: int = 0
     decode_method: str = "dark"  # how validation decodes
     num_workers: int = 0  # loader processes
+    cpu_bf16: bool = False  # bfloat16 autocast on a CPU that computes it natively (AVX-512 BF16)
     eval_every_minutes: float | None = None  # validate this often too (None: epoch ends only)
     logger: str = "none"  # experiment tracking: none | tensorboard | wandb (course_lib.tracking)
 
@@ -227,6 +228,7 @@ def make_config(profile: course_config.Profile | str | None = None,
         max_train_minutes=prof.max_train_minutes, max_train_steps=prof.max_train_steps,
         budget_clock=course_config.budget_clock(),
         num_workers=prof.num_workers, eval_every_minutes=prof.extra.get("eval_every_minutes"),
+        encoding=prof.extra.get("encoding", "msra"), cpu_bf16=bool(prof.extra.get("cpu_bf16")),
     )
     return cfg.replace(**overrides) if overrides else cfg
 
