@@ -23,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tools"))
+
+import doc_blocks  # noqa: E402  (tools/doc_blocks.py)
 
 from course_lib import config, predict, train  # noqa: E402
 
@@ -101,10 +104,7 @@ def readme_block(doc: dict) -> str:
 
 def rendered_readme(doc: dict, text: str) -> str:
     """``text`` (the README) with its generated block replaced by the one ``doc`` gives."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{README.name}: no cpu-training block ({BEGIN} ... {END})")
-    return text[:start + len(BEGIN)] + "\n" + readme_block(doc) + text[end:]
+    return doc_blocks.replace_block(text, BEGIN, END, readme_block(doc), README.name)
 
 
 def readme_problems(results: Path = RESULTS, readme: Path = README) -> list[str]:

@@ -72,12 +72,14 @@ def test_the_badges_are_up_to_date():
 
 @pytest.fixture
 def course_copy(tmp_path) -> Path:
-    """A copy of what ``tools/badges.py`` edits: the notebooks, the README, the tool itself."""
+    """A copy of what ``tools/badges.py`` edits: the notebooks, the README, the tool itself (with
+    ``tools/doc_blocks.py``, which it imports)."""
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks",
                     ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     shutil.copy2(ROOT / "README.md", tmp_path / "README.md")
     (tmp_path / "tools").mkdir()
-    shutil.copy2(ROOT / "tools" / "badges.py", tmp_path / "tools" / "badges.py")
+    for name in ("badges.py", "doc_blocks.py"):
+        shutil.copy2(ROOT / "tools" / name, tmp_path / "tools" / name)
     return tmp_path
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from course_lib import checks, evaluate
+from course_lib.checks import nb08_oks
 from course_lib.coco import OKS_SIGMAS
 
 
@@ -110,17 +111,10 @@ def lenient(monkeypatch):
     monkeypatch.setenv("COURSE_STRICT", "0")
 
 
-def oks_variant(*, k=2.0, two=2.0, scale="area", squared=True, labelled="mean"):
-    def oks(pred, gt, visible, area):
-        d2 = ((np.asarray(pred, float) - np.asarray(gt, float)) ** 2).sum(axis=1)
-        d2 = d2 if squared else np.sqrt(d2)
-        s2 = {"area": area, "sqrt": np.sqrt(area), "square": area ** 2}[scale]
-        ks = np.exp(-d2 / ((k * OKS_SIGMAS) ** 2 * two * (s2 + np.spacing(1))))
-        vis = np.asarray(visible) > 0
-        return float({"mean": ks[vis].mean(), "all": ks.mean(), "sum": ks[vis].sum(),
-                      "over17": ks[vis].sum() / 17}[labelled])
-    return oks
-
+def oks_variant(**choices):
+    """A learner's OKS with the given (possibly wrong) choices: the variants the check diagnoses
+    by (``nb08_oks._oks_variant``), as a learner's function."""
+    return lambda pred, gt, visible, area: nb08_oks._oks_variant(pred, gt, visible, area, **choices)
 
 OKS_MUTANTS = {
     "k = sigma": (dict(k=1.0), "k = sigma was used"),
@@ -165,13 +159,7 @@ def greedy(*, pick="best", strict=False, reuse=False, fallback=True):
 
 
 def match_by_person(matrix, threshold):
-    m = np.asarray(matrix)
-    out = [-1] * len(m)
-    for g in range(m.shape[1] if len(m) else 0):
-        free = [d for d in range(len(m)) if out[d] < 0 and m[d, g] >= threshold]
-        if free:
-            out[max(free, key=lambda d: m[d, g])] = g
-    return out
+    return nb08_oks._per_person(np.asarray(matrix), threshold)
 
 
 def match_hungarian(matrix, threshold):
@@ -205,23 +193,9 @@ def test_check_match_image_rejects_mutant(name, lenient, capsys):
     assert message in capsys.readouterr().out
 
 
-def ap_variant(*, envelope="right", points=101, side="left", how="sample"):
-    def ap(precision, recall):
-        p, r = np.asarray(precision, float), np.asarray(recall, float)
-        if envelope == "right":
-            p = np.maximum.accumulate(p[::-1])[::-1]
-        elif envelope == "left":
-            p = np.maximum.accumulate(p)
-        if how == "trapezoid":
-            return float(np.trapezoid(p, r))
-        if how == "mean":
-            return float(p.mean())
-        levels = np.linspace(0, 1, points)
-        if how == "interp":
-            return float(np.mean(np.interp(levels, r, p, right=0.0)))
-        i = np.searchsorted(r, levels, side=side)
-        return float(np.mean(np.where(i < len(p), p[np.minimum(i, len(p) - 1)], 0.0)))
-    return ap
+def ap_variant(**choices):
+    """A learner's AP with the given (possibly wrong) choices (``nb08_oks._ap_variant``)."""
+    return lambda precision, recall: nb08_oks._ap_variant(precision, recall, **choices)
 
 
 AP_MUTANTS = {

@@ -41,21 +41,6 @@ def deconv_output_size(size, kernel, stride, padding):
     return (size - 1) * stride - 2 * padding + kernel
 
 
-def test_conv_output_size(capsys):
-    assert checks.check_conv_output_size(conv_output_size)
-    assert "[PASS] 09.1" in capsys.readouterr().out
-    assert not checks.check_conv_output_size(stub)
-    assert "not implemented" in capsys.readouterr().out
-    assert not checks.check_conv_output_size(conv_output_size_float)
-    assert "round down" in capsys.readouterr().out
-    assert not checks.check_conv_output_size(conv_output_size_no_padding)
-    assert "padding is missing" in capsys.readouterr().out
-    assert not checks.check_conv_output_size(conv_output_size_halved)
-    assert "odd size" in capsys.readouterr().out
-    assert not checks.check_conv_output_size(deconv_output_size)
-    assert "transposed" in capsys.readouterr().out
-
-
 # --- 09.2 windows of a padded map ------------------------------------------------------------
 
 def num_windows(height, width, window):
@@ -74,21 +59,8 @@ def num_windows_always_padded(height, width, window):
     return (height // window + 1) * (width // window + 1)
 
 
-def test_num_windows(capsys):
-    assert checks.check_num_windows(num_windows)
+def test_num_windows_accepts_another_correct_form(capsys):
     assert checks.check_num_windows(lambda h, w, s: -(-h // s) * -(-w // s))
-    capsys.readouterr()
-    assert not checks.check_num_windows(stub)
-    assert "not implemented" in capsys.readouterr().out
-    assert not checks.check_num_windows(num_windows_floor)
-    assert "round up" in capsys.readouterr().out
-    assert not checks.check_num_windows(num_windows_by_area)
-    assert "per axis" in capsys.readouterr().out
-    assert not checks.check_num_windows(num_windows_always_padded)
-    assert "needs no padding" in capsys.readouterr().out
-    assert not checks.check_num_windows(lambda h, w, s: h * w)
-    assert "tokens" in capsys.readouterr().out
-    assert not checks.check_num_windows(lambda h, w, s: float(num_windows(h, w, s)))
 
 
 # --- 09.3 parameters of the exchange unit ----------------------------------------------------
@@ -146,19 +118,44 @@ def fuse_parameters_channels_first(channels):
     return total
 
 
-def test_fuse_parameters(capsys):
-    assert checks.check_fuse_parameters(fuse_parameters)
-    assert "[PASS] 09.3" in capsys.readouterr().out
-    assert not checks.check_fuse_parameters(stub)
+# --- every check: the solution passes, the stub fails, each mutant is named ----------------------
+
+EXERCISES = {  # number: (check, solution, [(mutant, phrase its message must hold), ...])
+    "09.1": (checks.check_conv_output_size, conv_output_size, [
+        (conv_output_size_float, "round down"),
+        (conv_output_size_no_padding, "padding is missing"),
+        (conv_output_size_halved, "odd size"),
+        (deconv_output_size, "transposed")]),
+    "09.2": (checks.check_num_windows, num_windows, [
+        (num_windows_floor, "round up"),
+        (num_windows_by_area, "per axis"),
+        (num_windows_always_padded, "needs no padding"),
+        (lambda h, w, s: h * w, "tokens"),
+        (lambda h, w, s: float(num_windows(h, w, s)), "")]),
+    "09.3": (checks.check_fuse_parameters, fuse_parameters, [
+        (fuse_parameters_without_bn, "scale and a shift"),
+        (fuse_parameters_with_bias, "no bias"),
+        (fuse_parameters_one_step, "k stride-2"),
+        (fuse_parameters_channels_first, "intermediate steps")]),
+}
+
+
+@pytest.mark.parametrize("number", EXERCISES)
+def test_the_check_passes_the_solution_and_fails_the_stub(number, capsys):
+    check, solution, _ = EXERCISES[number]
+    assert check(solution)
+    assert f"[PASS] {number}" in capsys.readouterr().out
+    assert not check(stub)
     assert "not implemented" in capsys.readouterr().out
-    assert not checks.check_fuse_parameters(fuse_parameters_without_bn)
-    assert "scale and a shift" in capsys.readouterr().out
-    assert not checks.check_fuse_parameters(fuse_parameters_with_bias)
-    assert "no bias" in capsys.readouterr().out
-    assert not checks.check_fuse_parameters(fuse_parameters_one_step)
-    assert "k stride-2" in capsys.readouterr().out
-    assert not checks.check_fuse_parameters(fuse_parameters_channels_first)
-    assert "intermediate steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("number, i", [(n, i) for n, (_, _, mutants) in EXERCISES.items()
+                                       for i in range(len(mutants))])
+def test_the_check_names_the_mistake(number, i, capsys):
+    check, _, mutants = EXERCISES[number]
+    mutant, phrase = mutants[i]
+    assert not check(mutant)
+    assert phrase in capsys.readouterr().out
 
 
 def test_checks_raise_under_strict(monkeypatch):

@@ -40,21 +40,6 @@ CORRECTION_MUTANTS = {
 }
 
 
-def test_grid_correction_check_passes_the_solution_and_fails_the_stub(capsys):
-    assert checks.check_grid_correction(grid_correction) is True
-    assert "[PASS] 10.1" in capsys.readouterr().out
-    assert checks.check_grid_correction(stub) is False
-    assert "not implemented yet" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", CORRECTION_MUTANTS)
-def test_grid_correction_check_names_the_mistake(name, capsys):
-    mutant, phrase = CORRECTION_MUTANTS[name]
-    assert checks.check_grid_correction(mutant) is False
-    out = capsys.readouterr().out
-    assert "[FAIL] 10.1" in out and phrase in out, out
-
-
 def test_grid_correction_check_shows_the_bias_it_leaves(capsys):
     checks.check_grid_correction(CORRECTION_MUTANTS["Lightning Pose's table"][0])
     out = capsys.readouterr().out
@@ -94,21 +79,6 @@ LABEL_MUTANTS = {
     "no 2 in the exponent": (lambda x, n, split_ratio=2.0, sigma=6.0: label(
         math.floor(split_ratio * x + 0.5), n, sigma, denom=sigma**2), "the 2 is missing"),
 }
-
-
-def test_simcc_label_check_passes_the_solution_and_fails_the_stub(capsys):
-    assert checks.check_simcc_label(simcc_label) is True
-    assert "[PASS] 10.2" in capsys.readouterr().out
-    assert checks.check_simcc_label(stub) is False
-    assert "not implemented yet" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("name", LABEL_MUTANTS)
-def test_simcc_label_check_names_the_mistake(name, capsys):
-    mutant, phrase = LABEL_MUTANTS[name]
-    assert checks.check_simcc_label(mutant) is False
-    out = capsys.readouterr().out
-    assert "[FAIL] 10.2" in out and phrase in out, out
 
 
 def test_simcc_label_check_accepts_a_torch_answer():
@@ -151,19 +121,32 @@ PEAK_MUTANTS = {
 }
 
 
-def test_peak_term_check_passes_the_solution_and_fails_the_stub(capsys):
-    assert checks.check_peak_term(peak_term) is True
-    assert "[PASS] 10.3" in capsys.readouterr().out
-    assert checks.check_peak_term(stub) is False
+# --- every check: the solution passes, the stub fails, each mutant is named ----------------------
+
+EXERCISES = {  # number: (check, solution, {mutant name: (mutant, phrase the message must hold)})
+    "10.1": (checks.check_grid_correction, grid_correction, CORRECTION_MUTANTS),
+    "10.2": (checks.check_simcc_label, simcc_label, LABEL_MUTANTS),
+    "10.3": (checks.check_peak_term, peak_term, PEAK_MUTANTS),
+}
+
+
+@pytest.mark.parametrize("number", EXERCISES)
+def test_the_check_passes_the_solution_and_fails_the_stub(number, capsys):
+    check, solution, _ = EXERCISES[number]
+    assert check(solution) is True
+    assert f"[PASS] {number}" in capsys.readouterr().out
+    assert check(stub) is False
     assert "not implemented yet" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", PEAK_MUTANTS)
-def test_peak_term_check_names_the_mistake(name, capsys):
-    mutant, phrase = PEAK_MUTANTS[name]
-    assert checks.check_peak_term(mutant) is False
+@pytest.mark.parametrize("number, name", [(n, m) for n, (_, _, mutants) in EXERCISES.items()
+                                          for m in mutants])
+def test_the_check_names_the_mistake(number, name, capsys):
+    check, _, mutants = EXERCISES[number]
+    mutant, phrase = mutants[name]
+    assert check(mutant) is False
     out = capsys.readouterr().out
-    assert "[FAIL] 10.3" in out and phrase in out, out
+    assert f"[FAIL] {number}" in out and phrase in out, out
 
 
 def test_peak_term_check_accepts_torch(capsys):
@@ -178,8 +161,7 @@ def test_peak_term_check_accepts_torch(capsys):
     assert checks.check_peak_term(torch_peak) is True
 
 
-@pytest.mark.parametrize("check", [checks.check_grid_correction, checks.check_simcc_label,
-                                   checks.check_peak_term])
+@pytest.mark.parametrize("check", [check for check, _, _ in EXERCISES.values()])
 def test_the_checks_raise_when_strict(check, monkeypatch):
     monkeypatch.setenv("COURSE_STRICT", "1")
     with pytest.raises(checks.ExerciseError):
@@ -187,6 +169,6 @@ def test_the_checks_raise_when_strict(check, monkeypatch):
 
 
 def test_each_check_says_what_it_verifies_in_its_first_paragraph():
-    for check in (checks.check_grid_correction, checks.check_simcc_label, checks.check_peak_term):
+    for check, _, _ in EXERCISES.values():
         first = check.__doc__.strip().split("\n\n")[0]
         assert first.startswith("10.") and len(first) > 60

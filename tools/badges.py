@@ -38,6 +38,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run from a clone, uninstalled
     sys.path.insert(0, str(ROOT))
 
+import doc_blocks  # noqa: E402  (next to this file: tools/doc_blocks.py)
+
 from course_lib.config import write_atomic  # noqa: E402
 
 COLAB_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
@@ -125,10 +127,8 @@ def readme_table(root: Path, repo: str, branch: str) -> str:
 
 def replace_block(text: str, name: str, body: str) -> str:
     """``text`` with the lines between ``<!-- name -->`` and ``<!-- /name -->`` set to ``body``."""
-    pattern = re.compile(rf"(<!-- {name} -->\n)(?:.*?\n)?(<!-- /{name} -->)", re.S)
-    if not pattern.search(text):
-        raise ValueError(f"README.md: no <!-- {name} --> ... <!-- /{name} --> block")
-    return pattern.sub(lambda m: f"{m.group(1)}{body}\n{m.group(2)}", text, count=1)
+    return doc_blocks.replace_block(text, f"<!-- {name} -->", f"<!-- /{name} -->", body + "\n",
+                                    "README.md")
 
 
 def refresh_readme(text: str, root: Path, repo: str, branch: str) -> str:

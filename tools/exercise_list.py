@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # run from a clone, uninstalled
     sys.path.insert(0, str(REPO))
 
+import doc_blocks  # noqa: E402  (next to this file: tools/doc_blocks.py)
+
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 # a marker line: optional indentation, optional "//" (C++), the marker, optional trailing text
@@ -283,11 +285,4 @@ def exercise_table(src_dir: Path) -> str:
 
 def update_guide(text: str, table: str) -> str:
     """``text`` with the part between the guide's markers replaced by ``table``."""
-    try:
-        head, rest = text.split(GUIDE_BEGIN, 1)
-        _, tail = rest.split(GUIDE_END, 1)
-    except ValueError:
-        raise ValueError(
-            f"guide: expected the lines {GUIDE_BEGIN!r} and {GUIDE_END!r} around the exercise list"
-        ) from None
-    return f"{head}{GUIDE_BEGIN}\n{table}{GUIDE_END}{tail}"
+    return doc_blocks.replace_block(text, GUIDE_BEGIN, GUIDE_END, table, "guide")

@@ -31,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import doc_blocks  # next to this file: tools/doc_blocks.py
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "docs" / "results" / "run_times.json"
 README = REPO / "README.md"
@@ -122,14 +124,6 @@ def file_problems(data: dict, notebooks_dir: Path = NOTEBOOKS) -> list[str]:
 # --- the tables in README.md and docs/INSTRUCTOR_GUIDE.md ---------------------------------------
 
 
-def _block(text: str, where: str) -> tuple[int, int]:
-    """``(start, end)`` of the generated block's body (between the marker lines) in ``text``."""
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{where}: no run-time block ({BEGIN} ... {END})")
-    return start + len(BEGIN) + 1, end
-
-
 def _cells(line: str) -> list[str]:
     return [c.strip() for c in line.strip().strip("|").split("|")]
 
@@ -177,7 +171,7 @@ def rendered(data: dict) -> dict[Path, str]:
     files = {}
     for path, table in ((README, readme_table), (GUIDE, guide_table)):
         text = path.read_text(encoding="utf-8")
-        start, end = _block(text, path.name)
+        start, end = doc_blocks.block_span(text, BEGIN, END, path.name)
         files[path] = text[:start] + table(data, text[start:end]) + text[end:]
     return files
 

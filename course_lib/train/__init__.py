@@ -147,6 +147,7 @@ class Run:
     schedule: Schedule
     scaler: torch.amp.GradScaler
     device: torch.device
+    autocast: torch.dtype | None  # the forward pass's dtype (None: float32), autocast_dtype()
     steps_per_epoch: int
     total_steps: int
     rank: int = 0
@@ -204,8 +205,9 @@ def start_run(cfg: TrainConfig, train_dataset: Any, out_dir: Path) -> Run:
     return Run(cfg=cfg, out_dir=out_dir, model=model, net=net, optimizer=optimizer,
                schedule=Schedule(optimizer, cfg, total_steps),
                scaler=torch.amp.GradScaler("cuda", enabled=device.type == "cuda"),
-               device=device, steps_per_epoch=steps_per_epoch, total_steps=total_steps,
-               rank=rank, world=world, clock=make_clock(cfg.budget_clock))
+               device=device, autocast=autocast_dtype(cfg, device),
+               steps_per_epoch=steps_per_epoch, total_steps=total_steps, rank=rank, world=world,
+               clock=make_clock(cfg.budget_clock))
 
 
 def resume_run(run: Run, train_dataset: Any, ckpt: dict, changes: dict | None = None, *,
@@ -277,15 +279,14 @@ def validate_and_save(run: Run, train_dataset: Any, validate_fn: Callable | None
 
 
 def train_step(run: Run, batch: dict, loss_fn: Callable) -> tuple[torch.Tensor, float]:
-    """One optimisation step on ``batch``: forward (autocast: :func:`network.autocast_dtype`),
-    loss, backward, Adam."""
+    """One optimisation step on ``batch``: forward (in ``run.autocast``), loss, backward, Adam."""
     images = batch["image"].to(run.device, non_blocking=True).contiguous(
         memory_format=torch.channels_last)
     lr = run.schedule.apply()
-    dtype = autocast_dtype(run.cfg, run.device)
-    with torch.autocast(run.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+    with torch.autocast(run.device.type, dtype=run.autocast or torch.float32,
+                        enabled=run.autocast is not None):
         output = run.net(images)
-    if dtype is not None:  # the loss in float32, whatever the forward pass computed in
+    if run.autocast is not None:  # the loss in float32, whatever the forward pass computed in
         output = to_float32(output)
     loss = loss_fn(output, batch)
     guards.check_finite_loss(loss, run.step)

@@ -215,6 +215,9 @@ def make_config(profile: course_config.Profile | str | None = None,
     prof = (profile if isinstance(profile, course_config.Profile)
             else course_config.get_profile(profile))
     source = course_config.data_source(prof)
+    # the profile's encoding is that of its heatmap head; another head encodes its own targets
+    # from MSRA-geometry keypoints (``course_lib.heads``)
+    heatmap_head = overrides.get("head", "deconv") == "deconv"
     cfg = TrainConfig(
         profile=prof.name, data_source=source,
         data_version=course_config.data_version(source, prof),
@@ -228,7 +231,8 @@ def make_config(profile: course_config.Profile | str | None = None,
         max_train_minutes=prof.max_train_minutes, max_train_steps=prof.max_train_steps,
         budget_clock=course_config.budget_clock(),
         num_workers=prof.num_workers, eval_every_minutes=prof.extra.get("eval_every_minutes"),
-        encoding=prof.extra.get("encoding", "msra"), cpu_bf16=bool(prof.extra.get("cpu_bf16")),
+        encoding=prof.extra.get("encoding", "msra") if heatmap_head else "msra",
+        cpu_bf16=bool(prof.extra.get("cpu_bf16")),
     )
     return cfg.replace(**overrides) if overrides else cfg
 
